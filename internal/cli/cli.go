@@ -1,0 +1,156 @@
+// Package cli implements kexec-upgrade's commands and their output formats;
+// it wires the real dependencies (files under /, D-Bus, kexec_file_load, the
+// journal) and maps errors to exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/kexec"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/upgrade"
+)
+
+// Version is set at build time (-ldflags -X).
+var Version = "dev"
+
+// Exit codes (documented in kexec-upgrade(8)).
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+)
+
+const usage = `Usage: kexec-upgrade COMMAND [OPTIONS]
+
+Switch to a newly installed kernel with kexec inside a maintenance window.
+
+Commands:
+  run [--dry-run] [--now]            verify the last switch, decide, and switch if it is time
+  status [--json]                    what will happen next, and why
+  history [--json]                   every switch attempt, oldest first
+  check-config [--at TIME] [--json]  validate the configuration, list the next windows
+  version                            print the version
+
+Configuration: /etc/kexec-upgrade/config.toml and config.d/*.toml (kexec-upgrade.toml(5)).
+Exit status: 0 success, 1 error, 2 usage error. See kexec-upgrade(8).
+`
+
+// usageError is a mistake on the command line (exit 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// app carries what every command needs.
+type app struct {
+	stdout, stderr io.Writer
+	env            upgrade.Env
+	// readEvents reads the journal's kexec-upgrade events (history).
+	readEvents func(ctx context.Context) ([]systemd.Event, error)
+}
+
+// Run runs one command and returns the process exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return run(ctx, args, stdout, stderr, nil)
+}
+
+// run lets tests override the environment after it is built from --root.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, adjust func(*app)) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return ExitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	a := &app{stdout: stdout, stderr: stderr}
+	var err error
+	switch cmd {
+	case "run":
+		err = a.cmdRun(ctx, rest, adjust)
+	case "status":
+		err = a.cmdStatus(ctx, rest, adjust)
+	case "history":
+		err = a.cmdHistory(ctx, rest, adjust)
+	case "check-config":
+		err = a.cmdCheckConfig(ctx, rest, adjust)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "kexec-upgrade %s\n", Version)
+		return ExitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return ExitOK
+	default:
+		err = usageError{fmt.Sprintf("unknown command %q (try --help)", cmd)}
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "kexec-upgrade: %s\n", ue.msg)
+		return ExitUsage
+	case errors.Is(err, errSilent):
+		return ExitError
+	default:
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "kexec-upgrade: %s\n", line)
+		}
+		return ExitError
+	}
+}
+
+// errSilent is a failure whose explanation was already printed.
+var errSilent = errors.New("already reported")
+
+// flags builds a command's flag set with the common --root option.
+func (a *app) flags(name string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	root := fs.String("root", "/", "read and write host files under `DIR` (for tests)")
+	return fs, root
+}
+
+// parse parses flags, turning problems into usage errors; no positional
+// arguments are accepted.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return usageError{fmt.Sprintf("%s: see kexec-upgrade --help", fs.Name())}
+		}
+		return usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
+}
+
+// setup builds the real environment under root.
+func (a *app) setup(root string, adjust func(*app)) {
+	a.env = upgrade.Env{
+		Root:   root,
+		Now:    time.Now,
+		Config: config.Options{Owner: 0, Local: time.Local},
+		Connect: func(ctx context.Context) (upgrade.Bus, error) {
+			b, err := systemd.Connect(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		},
+		Loader:     kexec.Loader{Root: root},
+		Journal:    systemd.Journal{},
+		LockHolder: func() (string, error) { return host.LockHolder(root) },
+	}
+	a.readEvents = func(ctx context.Context) ([]systemd.Event, error) { return systemd.ReadEvents(ctx) }
+	if adjust != nil {
+		adjust(a)
+	}
+}

@@ -1,0 +1,297 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/plan"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/upgrade"
+)
+
+// The JSON shapes of status --json; the keys are a stable interface
+// documented in kexec-upgrade(8).
+type (
+	jsonKernel struct {
+		Release string `json:"release"`
+		Build   string `json:"build"`
+	}
+	jsonRunning struct {
+		Release string `json:"release"`
+		Build   string `json:"build"`
+		BootID  string `json:"boot_id"`
+		Cmdline string `json:"cmdline"`
+	}
+	jsonTarget struct {
+		Release string `json:"release"`
+		Build   string `json:"build"`
+		Package string `json:"package"`
+		Version string `json:"version"`
+		Image   string `json:"image"`
+		Initrd  string `json:"initrd"`
+		New     bool   `json:"new"`
+		WhyNew  string `json:"why_new"`
+	}
+	jsonDecision struct {
+		Action  string      `json:"action"`
+		Reason  string      `json:"reason"`
+		Check   string      `json:"check"`
+		RetryAt *string     `json:"retry_at"`
+		Cmdline string      `json:"cmdline,omitempty"`
+		Steps   []plan.Step `json:"steps"`
+	}
+	jsonSpan struct {
+		Start string `json:"start"`
+		End   string `json:"end"`
+	}
+	jsonWindow struct {
+		Configured bool      `json:"configured"`
+		Open       bool      `json:"open"`
+		Next       *jsonSpan `json:"next"`
+	}
+	jsonConfig struct {
+		Valid  bool     `json:"valid"`
+		Files  []string `json:"files"`
+		Errors []string `json:"errors"`
+	}
+	jsonAttempt struct {
+		ID              string     `json:"id"`
+		Outcome         string     `json:"outcome"`
+		Kind            string     `json:"kind,omitempty"`
+		From            jsonKernel `json:"from"`
+		To              jsonKernel `json:"to"`
+		At              string     `json:"at"`
+		Reason          string     `json:"reason"`
+		Forced          bool       `json:"forced"`
+		DurationSeconds *float64   `json:"duration_seconds"`
+	}
+	jsonStatus struct {
+		Running     jsonRunning  `json:"running"`
+		Target      *jsonTarget  `json:"target"`
+		Decision    jsonDecision `json:"decision"`
+		Window      jsonWindow   `json:"window"`
+		Config      jsonConfig   `json:"config"`
+		LastOutcome *jsonAttempt `json:"last_outcome"`
+		Staged      bool         `json:"staged"`
+		State       *string      `json:"state_error"`
+		Warnings    []string     `json:"warnings"`
+	}
+)
+
+func (a *app) cmdStatus(ctx context.Context, args []string, adjust func(*app)) error {
+	fs, root := a.flags("status")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	a.setup(*root, adjust)
+	r, err := upgrade.Assess(ctx, a.env, false)
+	if err != nil {
+		return err
+	}
+	s := buildStatus(r)
+	if *asJSON {
+		writeJSON(a.stdout, s)
+	} else {
+		printStatus(a.stdout, r, s)
+	}
+	if r.ConfigErr != nil {
+		return errSilent // the errors are part of the output
+	}
+	return nil
+}
+
+func buildStatus(r upgrade.Report) jsonStatus {
+	run := r.Facts.Running
+	d := r.Decision
+	s := jsonStatus{
+		Running:  jsonRunning{Release: run.Release, Build: run.Build, BootID: run.BootID, Cmdline: run.Cmdline},
+		Decision: jsonDecision{Action: string(d.Action), Reason: d.Reason, Check: d.Check, Cmdline: d.Cmdline, Steps: d.Steps},
+		Config:   jsonConfig{Valid: r.ConfigErr == nil, Files: nonNil(r.Config.Files), Errors: []string{}},
+		Staged:   r.Facts.Kexec.Loaded,
+		Warnings: nonNil(r.Warnings),
+	}
+	if s.Decision.Steps == nil {
+		s.Decision.Steps = []plan.Step{}
+	}
+	if !d.RetryAt.IsZero() {
+		at := d.RetryAt.Format(time.RFC3339)
+		s.Decision.RetryAt = &at
+	}
+	if t := d.Target; t != nil {
+		s.Target = &jsonTarget{Release: t.Release, Build: t.Build, Package: t.Package.Name, Version: t.Package.Version,
+			Image: t.Files.Image, Initrd: t.Files.Initrd, New: d.New, WhyNew: d.WhyNew}
+	}
+	if r.ConfigErr != nil {
+		s.Config.Errors = strings.Split(r.ConfigErr.Error(), "\n")
+	}
+	s.Window.Configured = len(r.Config.Windows) > 0
+	if len(r.NextWindows) > 0 {
+		n := r.NextWindows[0]
+		s.Window.Open = n.Contains(r.Now)
+		s.Window.Next = &jsonSpan{Start: n.Start.Format(time.RFC3339), End: n.End.Format(time.RFC3339)}
+	}
+	if last, ok := r.State.LastAttempt(); ok {
+		j := attemptJSON(last)
+		s.LastOutcome = &j
+	}
+	if r.StateErr != nil {
+		msg := r.StateErr.Error()
+		s.State = &msg
+	}
+	return s
+}
+
+func attemptJSON(a state.Attempt) jsonAttempt {
+	return jsonAttempt{ID: a.ID, Outcome: a.Outcome, Kind: a.Kind, From: jsonKernel(a.From), To: jsonKernel(a.To),
+		At: a.At.UTC().Format(time.RFC3339), Reason: a.Reason, Forced: a.Forced, DurationSeconds: a.DurationSeconds}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func printStatus(w io.Writer, r upgrade.Report, s jsonStatus) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Running:\t%s\t%s\n", s.Running.Release, s.Running.Build)
+	if t := s.Target; t != nil {
+		fmt.Fprintf(tw, "Target:\t%s\t%s\n", t.Release, t.Build)
+		fmt.Fprintf(tw, "\t%s %s\t%s\n", t.Package, t.Version, t.Image)
+		if t.WhyNew != "" {
+			fmt.Fprintf(tw, "\t%s\t\n", t.WhyNew)
+		}
+	} else {
+		fmt.Fprintf(tw, "Target:\tnone (no linux-image package with a /boot/vmlinuz is installed)\t\n")
+	}
+	d := r.Decision
+	switch d.Action {
+	case plan.Switch:
+		fmt.Fprintf(tw, "Decision:\tswitch now\t%s\n", d.Reason)
+	case plan.UpToDate:
+		fmt.Fprintf(tw, "Decision:\tup-to-date\t%s\n", d.Reason)
+	default:
+		fmt.Fprintf(tw, "Decision:\t%s (%s)\t%s\n", d.Action, d.Check, d.Reason)
+	}
+	if !d.RetryAt.IsZero() {
+		fmt.Fprintf(tw, "\tretry at\t%s\n", plan.FormatTime(d.RetryAt))
+	}
+	switch {
+	case r.ConfigErr != nil:
+		fmt.Fprintf(tw, "Window:\tunknown (invalid configuration)\t\n")
+	case !r.Config.Enabled:
+		fmt.Fprintf(tw, "Window:\tautomatic switching is disabled (enabled = false)\t\n")
+	case len(r.NextWindows) == 0:
+		fmt.Fprintf(tw, "Window:\tnone configured: kexec-upgrade never switches automatically (run --now switches)\t\n")
+	case s.Window.Open:
+		fmt.Fprintf(tw, "Window:\topen now\t%s\n", formatSpan(r.NextWindows[0]))
+	default:
+		fmt.Fprintf(tw, "Window:\tnext\t%s\n", formatSpan(r.NextWindows[0]))
+	}
+	if l := s.LastOutcome; l != nil {
+		last, _ := r.State.LastAttempt()
+		fmt.Fprintf(tw, "Last switch:\t%s\t\n", describeAttempt(last))
+	} else {
+		fmt.Fprintf(tw, "Last switch:\tnone recorded\t\n")
+	}
+	if r.State.Staged != nil {
+		fmt.Fprintf(tw, "Staged:\t%s\tawaiting verification after the switch\n", r.State.Staged.To)
+	} else if s.Staged {
+		fmt.Fprintf(tw, "Staged:\tyes\tnot by kexec-upgrade\n")
+	} else {
+		fmt.Fprintf(tw, "Staged:\tnothing\t\n")
+	}
+	if r.ConfigErr != nil {
+		fmt.Fprintf(tw, "Config:\tINVALID\t\n")
+		for _, e := range s.Config.Errors {
+			fmt.Fprintf(tw, "\t%s\t\n", e)
+		}
+	} else {
+		fmt.Fprintf(tw, "Config:\tvalid\t%s\n", filesOrDefaults(r.Config.Files))
+	}
+	if r.StateErr != nil {
+		fmt.Fprintf(tw, "State:\t%s\t\n", r.StateErr)
+	}
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(tw, "Warning:\t%s\t\n", warn)
+	}
+	tw.Flush()
+	if len(d.Steps) > 0 {
+		fmt.Fprintln(w, "\nChecks:")
+		printTrace(w, d)
+	}
+}
+
+func (a *app) cmdHistory(ctx context.Context, args []string, adjust func(*app)) error {
+	fs, root := a.flags("history")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	a.setup(*root, adjust)
+	st, stErr := state.Load(a.env.Root)
+	if stErr != nil {
+		fmt.Fprintf(a.stderr, "kexec-upgrade: %v (history from the journal only)\n", stErr)
+	}
+	events, err := a.readEvents(ctx)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "kexec-upgrade: cannot read the journal: %v (history from the state file only)\n", err)
+	}
+	if err != nil && stErr != nil {
+		return errors.New("no history available: neither the journal nor the state file could be read")
+	}
+	attempts := upgrade.History(events, st)
+	if *asJSON {
+		out := struct {
+			Attempts []jsonAttempt `json:"attempts"`
+		}{Attempts: []jsonAttempt{}}
+		for _, at := range attempts {
+			out.Attempts = append(out.Attempts, attemptJSON(at))
+		}
+		writeJSON(a.stdout, out)
+		return nil
+	}
+	if len(attempts) == 0 {
+		fmt.Fprintln(a.stdout, "no switch attempts recorded")
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHEN (UTC)\tFROM\tTO\tOUTCOME\tDURATION\tDETAIL")
+	for _, at := range attempts {
+		from, to := at.From.Release, at.To.Release
+		if from == to {
+			from, to = from+" "+shortBuild(at.From.Build), to+" "+shortBuild(at.To.Build)
+		}
+		dur := "-"
+		if at.DurationSeconds != nil {
+			dur = fmt.Sprintf("%.1fs", *at.DurationSeconds)
+		}
+		outcome := at.Outcome
+		if at.Kind != "" {
+			outcome += ":" + at.Kind
+		}
+		detail := at.Reason
+		if at.Forced {
+			detail = strings.TrimSpace("forced (run --now) " + detail)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", at.At.UTC().Format("2006-01-02 15:04:05"), from, to, outcome, dur, detail)
+	}
+	tw.Flush()
+	return nil
+}
+
+// shortBuild keeps what tells two builds apart: "#1 SMP PREEMPT_DYNAMIC
+// Debian 6.1.76-1 (2024-02-01)" → "[Debian 6.1.76-1 (2024-02-01)]".
+func shortBuild(b string) string {
+	if i := strings.Index(b, "Debian "); i >= 0 {
+		return "[" + b[i:] + "]"
+	}
+	return "[" + b + "]"
+}

@@ -1,0 +1,437 @@
+// Package config reads and validates /etc/kexec-upgrade/config.toml and its
+// config.d drop-ins; it reads files under a root directory and has no other
+// effects.
+//
+// Later files override scalar keys, [[window]] tables accumulate. Every error
+// of every file is reported, each naming the file, the line when it is known,
+// and the key.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/window"
+)
+
+// Paths of the configuration, relative to the root directory.
+const (
+	MainFile = "etc/kexec-upgrade/config.toml"
+	DropInDir = "etc/kexec-upgrade/config.d"
+)
+
+// DefaultMinUptime is how long after a boot kexec-upgrade waits by default
+// before it may switch again, so a bad kernel cannot cause a switching loop.
+const DefaultMinUptime = 5 * time.Minute
+
+// Config is a validated configuration.
+type Config struct {
+	// Enabled false means never switch automatically (run --now still works).
+	Enabled bool
+	// MinUptime is the least time since boot before a switch.
+	MinUptime time.Duration
+	// Rebuilds allows switching to a same-release rebuild.
+	Rebuilds bool
+	// Windows are the maintenance windows; none means never switch automatically.
+	Windows window.Schedule
+	// CmdlineAppend is appended to the running command line.
+	CmdlineAppend string
+	// CmdlineRemove lists parameters removed from the running command line.
+	CmdlineRemove string
+	// Files are the files read, in order, as absolute paths on the host.
+	Files []string
+}
+
+// Default returns the configuration used when no file sets anything.
+func Default() Config {
+	return Config{Enabled: true, MinUptime: DefaultMinUptime, Rebuilds: true}
+}
+
+// Error is one problem in one configuration file.
+type Error struct {
+	File string // path as the admin knows it (/etc/kexec-upgrade/config.toml)
+	Line int    // 1-based; 0 when unknown
+	Key  string // dotted key such as window.end; empty for file-level problems
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is the list of every problem found; it is returned as one error.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ErrInvalid is matched by errors.Is on every error Load returns for a bad
+// configuration (as opposed to an unreadable root).
+var ErrInvalid = errors.New("invalid configuration")
+
+// Is reports that Errors is an invalid configuration.
+func (es Errors) Is(target error) bool { return target == ErrInvalid }
+
+// Options tune Load for tests.
+type Options struct {
+	// Owner is the uid that must own the configuration files (0 on a host).
+	Owner int
+	// Local is the zone of windows without time_zone (time.Local on a host).
+	Local *time.Location
+}
+
+// Load reads the main file and the drop-ins under root. A missing main file
+// and a missing config.d are fine (defaults apply). The returned Config is
+// meaningful only when err is nil; err is Errors for a bad configuration.
+func Load(root string, opt Options) (Config, error) {
+	if opt.Local == nil {
+		opt.Local = time.Local
+	}
+	cfg := Default()
+	var errs Errors
+	var files []string
+	if _, err := os.Lstat(filepath.Join(root, MainFile)); err == nil {
+		files = append(files, MainFile)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, &Error{File: "/" + MainFile, Msg: err.Error()})
+	}
+	dropIns, err := os.ReadDir(filepath.Join(root, DropInDir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, &Error{File: "/" + DropInDir, Msg: err.Error()})
+	}
+	names := make([]string, 0, len(dropIns))
+	for _, d := range dropIns {
+		if strings.HasSuffix(d.Name(), ".toml") && !strings.HasPrefix(d.Name(), ".") {
+			names = append(names, d.Name())
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		files = append(files, DropInDir+"/"+n)
+	}
+	for _, dir := range []string{"etc/kexec-upgrade", DropInDir} {
+		if e := checkOwner(root, dir, opt.Owner); e != nil {
+			errs = append(errs, e)
+		}
+	}
+	for _, rel := range files {
+		display := "/" + rel
+		cfg.Files = append(cfg.Files, display)
+		if e := checkOwner(root, rel, opt.Owner); e != nil {
+			errs = append(errs, e)
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(root, rel))
+		if err != nil {
+			errs = append(errs, &Error{File: display, Msg: err.Error()})
+			continue
+		}
+		errs = append(errs, apply(&cfg, display, data, opt.Local)...)
+	}
+	if len(errs) > 0 {
+		return cfg, errs
+	}
+	return cfg, nil
+}
+
+// checkOwner refuses files and directories that someone other than the
+// expected owner could change: the configuration decides what root does.
+func checkOwner(root, rel string, owner int) *Error {
+	fi, err := os.Lstat(filepath.Join(root, rel))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	display := "/" + rel
+	if err != nil {
+		return &Error{File: display, Msg: err.Error()}
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return &Error{File: display, Msg: "is a symbolic link; refusing it (replace it with a regular file owned by root)"}
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != owner {
+		return &Error{File: display, Msg: fmt.Sprintf("owned by uid %d, not %d; refusing it (chown root: it decides what root does)", st.Uid, owner)}
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return &Error{File: display, Msg: fmt.Sprintf("mode %04o is writable by group or others; refusing it (chmod go-w)", fi.Mode().Perm())}
+	}
+	return nil
+}
+
+// Parse validates one file's contents as if it were the only file, for tests
+// and fuzzing. name is used in errors.
+func Parse(name string, data []byte, local *time.Location) (Config, error) {
+	cfg := Default()
+	if errs := apply(&cfg, name, data, local); len(errs) > 0 {
+		return cfg, errs
+	}
+	return cfg, nil
+}
+
+// apply decodes one file and merges it into cfg, collecting every error.
+func apply(cfg *Config, file string, data []byte, local *time.Location) Errors {
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return Errors{{File: file, Line: pe.Position.Line, Msg: "syntax error: " + firstLine(pe.Message)}}
+		}
+		return Errors{{File: file, Msg: "syntax error: " + firstLine(err.Error())}}
+	}
+	lines := keyLines(data)
+	v := validator{file: file, lines: lines}
+	for _, key := range sortedKeys(raw) {
+		val := raw[key]
+		switch key {
+		case "enabled":
+			if b, ok := v.boolean(key, val); ok {
+				cfg.Enabled = b
+			}
+		case "rebuilds":
+			if b, ok := v.boolean(key, val); ok {
+				cfg.Rebuilds = b
+			}
+		case "min_uptime":
+			if d, ok := v.duration(key, val); ok {
+				cfg.MinUptime = d
+			}
+		case "window":
+			tables, ok := val.([]map[string]any)
+			if !ok {
+				v.add(key, "must be an array of tables ([[window]])")
+				continue
+			}
+			for i, t := range tables {
+				if w, ok := v.window(i, t, local); ok {
+					cfg.Windows = append(cfg.Windows, w)
+				}
+			}
+		case "kernel":
+			t, ok := val.(map[string]any)
+			if !ok {
+				v.add(key, "must be a table ([kernel])")
+				continue
+			}
+			for _, k := range sortedKeys(t) {
+				full := "kernel." + k
+				switch k {
+				case "cmdline_append":
+					if s, ok := v.cmdline(full, t[k]); ok {
+						cfg.CmdlineAppend = s
+					}
+				case "cmdline_remove":
+					if s, ok := v.cmdline(full, t[k]); ok {
+						cfg.CmdlineRemove = s
+					}
+				default:
+					v.unknown(full)
+				}
+			}
+		default:
+			v.unknown(key)
+		}
+	}
+	return v.errs
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return strings.TrimSpace(s)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// validator collects errors for one file.
+type validator struct {
+	file  string
+	lines map[string]int
+	errs  Errors
+}
+
+func (v *validator) add(key, msg string) {
+	v.errs = append(v.errs, &Error{File: v.file, Line: v.lines[key], Key: displayKey(key), Msg: msg})
+}
+
+func (v *validator) unknown(key string) {
+	v.add(key, "unknown key (see kexec-upgrade.toml(5))")
+}
+
+// displayKey turns window[2].end into window.end: the line already says which.
+func displayKey(key string) string {
+	if i := strings.IndexByte(key, '['); i >= 0 {
+		if j := strings.IndexByte(key[i:], ']'); j >= 0 {
+			return key[:i] + key[i+j+1:]
+		}
+	}
+	return key
+}
+
+func (v *validator) boolean(key string, val any) (bool, bool) {
+	b, ok := val.(bool)
+	if !ok {
+		v.add(key, fmt.Sprintf("%s is not a boolean (true or false)", describe(val)))
+	}
+	return b, ok
+}
+
+func (v *validator) str(key string, val any) (string, bool) {
+	s, ok := val.(string)
+	if !ok {
+		v.add(key, fmt.Sprintf("%s is not a string", describe(val)))
+	}
+	return s, ok
+}
+
+func (v *validator) duration(key string, val any) (time.Duration, bool) {
+	s, ok := v.str(key, val)
+	if !ok {
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		v.add(key, fmt.Sprintf("%q is not a duration (such as \"5m\" or \"1h30m\")", s))
+		return 0, false
+	}
+	return d, true
+}
+
+func (v *validator) cmdline(key string, val any) (string, bool) {
+	s, ok := v.str(key, val)
+	if !ok {
+		return "", false
+	}
+	if strings.ContainsAny(s, "\n\r\x00") {
+		v.add(key, "must be a single line")
+		return "", false
+	}
+	if strings.Count(s, `"`)%2 != 0 {
+		v.add(key, fmt.Sprintf("%q has an unbalanced double quote", s))
+		return "", false
+	}
+	return strings.TrimSpace(s), true
+}
+
+func (v *validator) window(i int, t map[string]any, local *time.Location) (window.Window, bool) {
+	prefix := fmt.Sprintf("window[%d].", i)
+	before := len(v.errs)
+	w := window.Window{Location: local}
+	_, hasStart := t["start"]
+	_, hasEnd := t["end"]
+	for _, k := range sortedKeys(t) {
+		key := prefix + k
+		val := t[k]
+		switch k {
+		case "days":
+			list, ok := val.([]any)
+			if !ok {
+				v.add(key, fmt.Sprintf("%s is not a list of days such as [\"Sat\", \"Sun\"]", describe(val)))
+				continue
+			}
+			if len(list) == 0 {
+				v.add(key, "is empty; omit days to mean every day")
+				continue
+			}
+			for _, d := range list {
+				s, ok := d.(string)
+				if !ok {
+					v.add(key, fmt.Sprintf("%s is not a day (Mon..Sun)", describe(d)))
+					continue
+				}
+				wd, err := window.ParseWeekday(s)
+				if err != nil {
+					v.add(key, err.Error())
+					continue
+				}
+				w.Days |= 1 << wd
+			}
+		case "start", "end":
+			s, ok := v.str(key, val)
+			if !ok {
+				continue
+			}
+			c, err := window.ParseClock(s)
+			if err != nil {
+				v.add(key, err.Error())
+				continue
+			}
+			if k == "start" {
+				w.Start = c
+			} else {
+				w.End = c
+			}
+		case "time_zone":
+			s, ok := v.str(key, val)
+			if !ok {
+				continue
+			}
+			loc, err := loadZone(s)
+			if err != nil {
+				v.add(key, fmt.Sprintf("%q is not a time zone (an IANA name such as \"Europe/Berlin\" or \"UTC\")", s))
+				continue
+			}
+			w.Location = loc
+		default:
+			v.unknown(key)
+		}
+	}
+	if !hasStart {
+		v.errs = append(v.errs, &Error{File: v.file, Line: v.lines[prefix[:len(prefix)-1]], Key: "window.start", Msg: "missing (HH:MM)"})
+	}
+	if !hasEnd {
+		v.errs = append(v.errs, &Error{File: v.file, Line: v.lines[prefix[:len(prefix)-1]], Key: "window.end", Msg: "missing (HH:MM)"})
+	}
+	return w, len(v.errs) == before
+}
+
+// loadZone accepts IANA names only: time.LoadLocation also takes "Local" and
+// file paths, which would make a config depend on the environment.
+func loadZone(name string) (*time.Location, error) {
+	if name == "" || name == "Local" || strings.HasPrefix(name, "/") || strings.Contains(name, "..") {
+		return nil, fmt.Errorf("invalid zone name %q", name)
+	}
+	return time.LoadLocation(name)
+}
+
+func describe(val any) string {
+	switch x := val.(type) {
+	case string:
+		return fmt.Sprintf("%q", x)
+	case []any, []map[string]any:
+		return "a list"
+	case map[string]any:
+		return "a table"
+	default:
+		return fmt.Sprintf("%v", x)
+	}
+}

@@ -1,0 +1,205 @@
+package host
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Package is one linux-image-* entry of dpkg's database.
+type Package struct {
+	Name    string
+	Version string
+	Arch    string
+	// Want, Flag and State are the three words of dpkg's Status field,
+	// e.g. "install", "ok", "installed".
+	Want, Flag, State string
+	// Pending is true when the entry comes from /var/lib/dpkg/updates: dpkg
+	// was interrupted or is running right now.
+	Pending bool
+}
+
+// Installed reports whether dpkg shows the package as "ii": wanted, with no
+// error flag, and fully configured.
+func (p Package) Installed() bool {
+	return p.Want == "install" && p.Flag == "ok" && p.State == "installed"
+}
+
+// Present reports whether the package has files on disk at all.
+func (p Package) Present() bool {
+	return p.State != "" && p.State != "not-installed" && p.State != "config-files"
+}
+
+// StatusAbbrev renders dpkg -l's two-letter state ("ii", "iU", "rc", ...).
+func (p Package) StatusAbbrev() string {
+	want := map[string]string{"unknown": "u", "install": "i", "hold": "h", "deinstall": "r", "purge": "p"}[p.Want]
+	state := map[string]string{"not-installed": "n", "config-files": "c", "half-installed": "H", "unpacked": "U",
+		"half-configured": "F", "triggers-awaited": "W", "triggers-pending": "t", "installed": "i"}[p.State]
+	if want == "" {
+		want = "?"
+	}
+	if state == "" {
+		state = "?"
+	}
+	s := want + state
+	if p.Flag == "reinstreq" {
+		s += "R"
+	}
+	return s
+}
+
+// imagePrefix is the name prefix of kernel image packages on Debian and Ubuntu.
+const imagePrefix = "linux-image-"
+
+// Release derives the kernel release a linux-image package installs, from its
+// name: linux-image-6.1.0-50-cloud-amd64 and linux-image-6.1.0-50-cloud-amd64-unsigned
+// (Debian), linux-image-6.8.0-49-generic and linux-image-unsigned-6.8.0-49-generic
+// (Ubuntu). Meta packages (linux-image-amd64) also yield a string; callers
+// keep only releases with a /boot/vmlinuz-<release>.
+func (p Package) Release() string {
+	r := strings.TrimPrefix(p.Name, imagePrefix)
+	r = strings.TrimPrefix(r, "unsigned-")
+	r = strings.TrimSuffix(r, "-unsigned")
+	return r
+}
+
+// ParseStatus parses dpkg's status file (or an updates/ journal file) and
+// returns the linux-image-* entries in file order. Other packages are skipped
+// without being parsed, so a large database costs little.
+func ParseStatus(data []byte) ([]Package, error) {
+	var pkgs []Package
+	line := 1
+	for len(data) > 0 {
+		var stanza []byte
+		stanza, data = nextStanza(data)
+		start := line
+		line += bytes.Count(stanza, []byte("\n")) + 1
+		if !bytes.HasPrefix(bytes.TrimLeft(stanza, "\n"), []byte("Package: "+imagePrefix)) &&
+			!bytes.Contains(stanza, []byte("\nPackage: "+imagePrefix)) {
+			continue
+		}
+		p, err := parseStanza(stanza)
+		if err != nil {
+			return pkgs, fmt.Errorf("stanza at line %d: %w", start, err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs, nil
+}
+
+// nextStanza splits off the text up to the next blank line.
+func nextStanza(data []byte) (stanza, rest []byte) {
+	for {
+		i := bytes.Index(data, []byte("\n\n"))
+		if i < 0 {
+			return data, nil
+		}
+		stanza, rest = data[:i], data[i+2:]
+		if len(bytes.TrimSpace(stanza)) > 0 || len(rest) == 0 {
+			return stanza, rest
+		}
+		data = rest
+	}
+}
+
+func parseStanza(stanza []byte) (Package, error) {
+	var p Package
+	for _, l := range bytes.Split(stanza, []byte("\n")) {
+		if len(l) == 0 || l[0] == ' ' || l[0] == '\t' {
+			continue // continuation lines belong to fields we do not read
+		}
+		k, v, ok := bytes.Cut(l, []byte(":"))
+		if !ok {
+			return p, fmt.Errorf("line %q is not a field", truncate(string(l)))
+		}
+		val := strings.TrimSpace(string(v))
+		switch string(k) {
+		case "Package":
+			p.Name = val
+		case "Version":
+			p.Version = val
+		case "Architecture":
+			p.Arch = val
+		case "Status":
+			f := strings.Fields(val)
+			if len(f) != 3 {
+				return p, fmt.Errorf("package %s: status %q does not have three words", p.Name, val)
+			}
+			p.Want, p.Flag, p.State = f[0], f[1], f[2]
+		}
+	}
+	if p.Name == "" {
+		return p, errors.New("no Package field")
+	}
+	if p.State == "" {
+		return p, fmt.Errorf("package %s: no Status field", p.Name)
+	}
+	return p, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "…"
+	}
+	return s
+}
+
+// readPackages reads the status file and applies dpkg's pending updates
+// journal over it, like dpkg does on its next start.
+func readPackages(root string) ([]Package, error) {
+	statusPath := filepath.Join(root, "var/lib/dpkg/status")
+	data, err := os.ReadFile(statusPath)
+	if err != nil {
+		return nil, fmt.Errorf("read dpkg database: %w", err)
+	}
+	pkgs, err := ParseStatus(data)
+	if err != nil {
+		return nil, fmt.Errorf("parse /var/lib/dpkg/status: %w", err)
+	}
+	updates, err := os.ReadDir(filepath.Join(root, "var/lib/dpkg/updates"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read dpkg updates: %w", err)
+	}
+	var journal []string
+	for _, e := range updates {
+		if _, err := strconv.Atoi(e.Name()); err == nil {
+			journal = append(journal, e.Name())
+		}
+	}
+	sort.Slice(journal, func(i, j int) bool {
+		a, _ := strconv.Atoi(journal[i])
+		b, _ := strconv.Atoi(journal[j])
+		return a < b
+	})
+	index := make(map[string]int, len(pkgs))
+	for i, p := range pkgs {
+		index[p.Name+":"+p.Arch] = i
+	}
+	for _, name := range journal {
+		data, err := os.ReadFile(filepath.Join(root, "var/lib/dpkg/updates", name))
+		if err != nil {
+			return nil, fmt.Errorf("read dpkg updates: %w", err)
+		}
+		upd, err := ParseStatus(data)
+		if err != nil {
+			// dpkg may be writing this very file; it is pending either way.
+			continue
+		}
+		for _, p := range upd {
+			p.Pending = true
+			if i, ok := index[p.Name+":"+p.Arch]; ok {
+				pkgs[i] = p
+			} else {
+				index[p.Name+":"+p.Arch] = len(pkgs)
+				pkgs = append(pkgs, p)
+			}
+		}
+	}
+	return pkgs, nil
+}

@@ -1,0 +1,487 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel/kerneltest"
+)
+
+// Layout of kerneltest images with default options.
+const (
+	testSetup     = (kerneltest.SetupSects + 1) * 512
+	testBase      = testSetup + kerneltest.DefaultPayloadSize
+	testCertSize  = 1472
+	testOptHeader = kerneltest.PEOffset + 24
+)
+
+// defaultImage is what ParseImage returns for a kerneltest image built
+// with default options, size bytes long.
+func defaultImage(size int64, signed bool) Image {
+	return Image{
+		Size: size, Protocol: 0x020F, SetupSects: kerneltest.SetupSects,
+		PayloadSize: kerneltest.DefaultPayloadSize, Signed: signed, CmdlineMax: 2047,
+		LoadFlags: 0x01, XLoadFlags: 0x7F,
+		Version: kerneltest.DefaultRelease + " (" + kerneltest.DefaultBuilder + ") " + kerneltest.DefaultBuild,
+		Release: kerneltest.DefaultRelease, Build: kerneltest.DefaultBuild,
+	}
+}
+
+// mutated returns a copy of img changed by edit.
+func mutated(img []byte, edit func(b []byte)) []byte {
+	b := append([]byte(nil), img...)
+	edit(b)
+	return b
+}
+
+func TestParseImage(t *testing.T) {
+	unsigned := kerneltest.BzImage(kerneltest.Options{})
+	signed := kerneltest.BzImage(kerneltest.Options{Signed: true})
+	tests := []struct {
+		name    string
+		data    []byte
+		want    Image  // checked when wantErr is nil
+		wantErr error  // errors.Is target
+		wantMsg string // exact error text when not empty
+	}{
+		{
+			name: "unsigned",
+			data: unsigned,
+			want: defaultImage(testBase, false),
+		},
+		{
+			name: "signed",
+			data: signed,
+			want: defaultImage(testBase + testCertSize, true),
+		},
+		{
+			name: "other_release_and_protocol",
+			data: kerneltest.BzImage(kerneltest.Options{Release: "6.8.0-50-generic", Build: "#50-Ubuntu SMP PREEMPT_DYNAMIC Sat Nov  9 17:58:29 UTC 2024", Protocol: 0x020C, PayloadSize: 100}),
+			want: Image{
+				Size: testSetup + 112, Protocol: 0x020C, SetupSects: kerneltest.SetupSects,
+				PayloadSize: 112, CmdlineMax: 2047, LoadFlags: 0x01, XLoadFlags: 0x7F,
+				Version: "6.8.0-50-generic (" + kerneltest.DefaultBuilder + ") #50-Ubuntu SMP PREEMPT_DYNAMIC Sat Nov  9 17:58:29 UTC 2024",
+				Release: "6.8.0-50-generic", Build: "#50-Ubuntu SMP PREEMPT_DYNAMIC Sat Nov  9 17:58:29 UTC 2024",
+			},
+		},
+		{
+			name: "signed_with_pe_checksum_changed",
+			data: mutated(signed, func(b []byte) { binary.LittleEndian.PutUint32(b[testOptHeader+64:], 0xDEADBEEF) }),
+			want: defaultImage(testBase + testCertSize, true),
+		},
+		{
+			name: "signature_removed_like_sbattach",
+			data: mutated(signed[:testBase], func(b []byte) { clear(b[testOptHeader+144 : testOptHeader+152]) }),
+			want: defaultImage(testBase, false),
+		},
+		{
+			name:    "truncated_in_payload",
+			data:    kerneltest.BzImage(kerneltest.Options{Signed: true, Truncate: 5000}),
+			wantErr: ErrTruncated,
+			wantMsg: "kernel image truncated: 5000 bytes, header says 6144",
+		},
+		{
+			name:    "truncated_in_setup_area",
+			data:    kerneltest.BzImage(kerneltest.Options{Truncate: 1000}),
+			wantErr: ErrTruncated,
+			wantMsg: "kernel image truncated: 1000 bytes, setup area is 4096",
+		},
+		{
+			name:    "truncated_in_signature",
+			data:    kerneltest.BzImage(kerneltest.Options{Signed: true, Truncate: testBase + 100}),
+			wantErr: ErrTruncated,
+			wantMsg: "kernel image truncated: 6244 bytes, certificate table ends at 7616",
+		},
+		{
+			name:    "signature_cut_off_at_base",
+			data:    signed[:testBase],
+			wantErr: ErrTruncated,
+		},
+		{
+			name:    "corrupt_crc",
+			data:    kerneltest.BzImage(kerneltest.Options{CorruptCRC: true}),
+			wantErr: ErrChecksum,
+		},
+		{
+			name:    "payload_byte_flipped",
+			data:    mutated(signed, func(b []byte) { b[testSetup+10] ^= 0x40 }),
+			wantErr: ErrChecksum,
+		},
+		{
+			name:    "setup_byte_flipped",
+			data:    mutated(unsigned, func(b []byte) { b[0x300] ^= 1 }),
+			wantErr: ErrChecksum,
+		},
+		{
+			name:    "unsigned_trailing_data",
+			data:    kerneltest.BzImage(kerneltest.Options{Trailing: 10}),
+			wantErr: ErrTrailingData,
+			wantMsg: "kernel image has trailing data: 10 bytes after the payload ends at 6144, and no certificate table",
+		},
+		{
+			name:    "signed_trailing_data",
+			data:    kerneltest.BzImage(kerneltest.Options{Signed: true, Trailing: 8}),
+			wantErr: ErrBadSignatureTable,
+			wantMsg: "kernel image has a malformed signature table: certificate table ends at 7616, file at 7624",
+		},
+		{
+			name: "certificate_table_elsewhere",
+			data: mutated(signed, func(b []byte) {
+				binary.LittleEndian.PutUint32(b[testOptHeader+144:], testBase+8)
+				binary.LittleEndian.PutUint32(b[testOptHeader+148:], testCertSize-8)
+			}),
+			wantErr: ErrBadSignatureTable,
+		},
+		{
+			name:    "certificate_bad_revision",
+			data:    mutated(signed, func(b []byte) { b[testBase+5] = 0x03 }),
+			wantErr: ErrBadSignatureTable,
+		},
+		{
+			name:    "certificate_type_zero",
+			data:    mutated(signed, func(b []byte) { b[testBase+6] = 0 }),
+			wantErr: ErrBadSignatureTable,
+		},
+		{
+			name:    "certificate_length_past_table",
+			data:    mutated(signed, func(b []byte) { binary.LittleEndian.PutUint32(b[testBase:], testCertSize+1) }),
+			wantErr: ErrBadSignatureTable,
+		},
+		{
+			name: "certificate_empty_second_entry",
+			data: mutated(signed, func(b []byte) {
+				binary.LittleEndian.PutUint32(b[testBase:], testCertSize-9)
+				clear(b[testBase+testCertSize-8:])
+			}),
+			wantErr: ErrBadSignatureTable,
+			wantMsg: "kernel image has a malformed signature table: entry at offset 7608 has length 0, table ends at 7616",
+		},
+		{
+			name: "certificate_padding_past_table",
+			data: mutated(signed[:testBase+testCertSize-2], func(b []byte) {
+				binary.LittleEndian.PutUint32(b[testOptHeader+148:], testCertSize-2)
+				binary.LittleEndian.PutUint32(b[testBase:], testCertSize-3)
+			}),
+			wantErr: ErrBadSignatureTable,
+			wantMsg: "kernel image has a malformed signature table: padding of entry at offset 7613 runs past the table end 7614",
+		},
+		{
+			name: "certificate_stray_bytes",
+			data: mutated(signed[:testBase+testCertSize-2], func(b []byte) {
+				binary.LittleEndian.PutUint32(b[testOptHeader+148:], testCertSize-2)
+				binary.LittleEndian.PutUint32(b[testBase:], testCertSize-11)
+			}),
+			wantErr: ErrBadSignatureTable,
+			wantMsg: "kernel image has a malformed signature table: 6 stray bytes at offset 7608",
+		},
+		{
+			name: "certificate_unpadded_last_entry",
+			data: mutated(signed[:testBase+testCertSize-2], func(b []byte) {
+				binary.LittleEndian.PutUint32(b[testOptHeader+148:], testCertSize-2)
+				binary.LittleEndian.PutUint32(b[testBase:], testCertSize-2)
+			}),
+			want: defaultImage(testBase + testCertSize - 2, true),
+		},
+		{
+			name:    "old_protocol",
+			data:    kerneltest.BzImage(kerneltest.Options{Protocol: 0x020B}),
+			wantErr: ErrOldProtocol,
+			wantMsg: "kernel boot protocol too old: protocol 2.11 at 0x206, need 2.12 or later",
+		},
+		{
+			name:    "no_hdrs_magic",
+			data:    mutated(unsigned, func(b []byte) { copy(b[0x202:], "HdrX") }),
+			wantErr: ErrNotBzImage,
+			wantMsg: `not a bzImage: no "HdrS" at 0x202 (found "HdrX")`,
+		},
+		{
+			name:    "no_boot_flag",
+			data:    mutated(unsigned, func(b []byte) { b[0x1FE] = 0 }),
+			wantErr: ErrNotBzImage,
+		},
+		{
+			name:    "zimage",
+			data:    mutated(unsigned, func(b []byte) { b[0x211] = 0 }),
+			wantErr: ErrNotBzImage,
+		},
+		{
+			name:    "no_payload",
+			data:    mutated(unsigned, func(b []byte) { clear(b[0x1F4:0x1F8]) }),
+			wantErr: ErrNotBzImage,
+		},
+		{
+			name:    "tiny_file",
+			data:    []byte("MZ"),
+			wantErr: ErrNotBzImage,
+			wantMsg: "not a bzImage: 2 bytes, too short for a boot header (572 bytes)",
+		},
+		{
+			name:    "no_version_pointer",
+			data:    mutated(unsigned, func(b []byte) { clear(b[0x20E:0x210]) }),
+			wantErr: ErrNoVersion,
+		},
+		{
+			name:    "version_pointer_past_setup",
+			data:    mutated(unsigned, func(b []byte) { binary.LittleEndian.PutUint16(b[0x20E:], testSetup) }),
+			wantErr: ErrNoVersion,
+		},
+		{
+			name:    "version_without_nul",
+			data:    mutated(unsigned, func(b []byte) { copy(b[testSetup-4:testSetup], "abcd"); binary.LittleEndian.PutUint16(b[0x20E:], testSetup-4-0x200) }),
+			wantErr: ErrNoVersion,
+		},
+		{
+			name:    "version_malformed",
+			data:    mutated(unsigned, func(b []byte) { copy(b[kerneltest.VersionOffset:], "6.1.0\x00") }),
+			wantErr: ErrNoVersion,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseImage(tt.data)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("ParseImage(%d bytes) error = %v; want %v", len(tt.data), err, tt.wantErr)
+				}
+				if tt.wantMsg != "" && err.Error() != tt.wantMsg {
+					t.Errorf("ParseImage(%d bytes) error = %q; want %q", len(tt.data), err, tt.wantMsg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseImage(%d bytes) error = %v; want nil", len(tt.data), err)
+			}
+			if got != tt.want {
+				t.Errorf("ParseImage(%d bytes) = %+v; want %+v", len(tt.data), got, tt.want)
+			}
+			if !got.Kernel64() {
+				t.Errorf("ParseImage(%d bytes).Kernel64() = false; want true", len(tt.data))
+			}
+		})
+	}
+}
+
+func TestParseHeader(t *testing.T) {
+	signed := kerneltest.BzImage(kerneltest.Options{Signed: true, Release: "6.1.0-51-cloud-amd64"})
+	tests := []struct {
+		name    string
+		data    []byte
+		wantErr error
+	}{
+		{"setup_area_only", signed[:HeaderBytes(signed)], nil},
+		{"whole_file", signed, nil},
+		{"truncated_payload_reads_fine", signed[:testSetup+1], nil},
+		{"one_byte_short", signed[:HeaderBytes(signed)-1], ErrTruncated},
+		{"first_sector_only", signed[:512], ErrNotBzImage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseHeader(tt.data)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("ParseHeader(%d bytes) error = %v; want %v", len(tt.data), err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if got.Release != "6.1.0-51-cloud-amd64" || got.Build != kerneltest.DefaultBuild {
+				t.Errorf("ParseHeader(%d bytes) = release %q build %q; want %q, %q", len(tt.data), got.Release, got.Build, "6.1.0-51-cloud-amd64", kerneltest.DefaultBuild)
+			}
+			if got.Size != 0 || got.Signed {
+				t.Errorf("ParseHeader(%d bytes) = Size %d, Signed %v; want 0, false", len(tt.data), got.Size, got.Signed)
+			}
+			if got.Base() != testBase {
+				t.Errorf("ParseHeader(%d bytes).Base() = %d; want %d", len(tt.data), got.Base(), testBase)
+			}
+		})
+	}
+}
+
+func TestHeaderBytes(t *testing.T) {
+	withSetupSects := func(n byte) []byte {
+		b := make([]byte, 512)
+		b[0x1F1] = n
+		return b
+	}
+	tests := []struct {
+		name string
+		data []byte
+		want int
+	}{
+		{"empty", nil, 512},
+		{"short_of_setup_sects", make([]byte, 0x1F1), 512},
+		{"zero_means_four", withSetupSects(0), 5 * 512},
+		{"debian_39", withSetupSects(39), 40 * 512},
+		{"maximum", withSetupSects(255), MaxHeaderBytes},
+		{"kerneltest_image", kerneltest.BzImage(kerneltest.Options{}), testSetup},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := HeaderBytes(tt.data); got != tt.want {
+				t.Errorf("HeaderBytes(%d bytes) = %d; want %d", len(tt.data), got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSplitVersion(t *testing.T) {
+	tests := []struct {
+		name        string
+		in          string
+		wantRelease string
+		wantBuild   string
+		wantErr     bool
+	}{
+		{"debian", "6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-07-02)",
+			"6.1.0-50-cloud-amd64", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-07-02)", false},
+		{"ubuntu_double_space_kept", "6.8.0-50-generic (buildd@lcy02-amd64-025) #50-Ubuntu SMP PREEMPT_DYNAMIC Sat Nov  9 17:58:29 UTC 2024",
+			"6.8.0-50-generic", "#50-Ubuntu SMP PREEMPT_DYNAMIC Sat Nov  9 17:58:29 UTC 2024", false},
+		{"empty_builder_user", "6.12.0 (@host) #1 SMP", "6.12.0", "#1 SMP", false},
+		{"parentheses_in_build", "6.1.0 (a@b) #1 (x) (y) ", "6.1.0", "#1 (x) (y) ", false},
+		{"empty", "", "", "", true},
+		{"release_only", "6.1.0-50-cloud-amd64", "", "", true},
+		{"no_build", "6.1.0 (a@b) ", "", "", true},
+		{"no_closing_parenthesis", "6.1.0 (a@b #1 SMP", "", "", true},
+		{"no_release", " (a@b) #1 SMP", "", "", true},
+		{"space_in_release", "6.1 .0 (a@b) #1 SMP", "", "", true},
+		{"control_byte_in_build", "6.1.0 (a@b) #1\nSMP", "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			release, build, err := SplitVersion(tt.in)
+			if tt.wantErr {
+				if !errors.Is(err, ErrNoVersion) {
+					t.Errorf("SplitVersion(%q) = %q, %q, %v; want ErrNoVersion", tt.in, release, build, err)
+				}
+				return
+			}
+			if err != nil || release != tt.wantRelease || build != tt.wantBuild {
+				t.Errorf("SplitVersion(%q) = %q, %q, %v; want %q, %q, nil", tt.in, release, build, err, tt.wantRelease, tt.wantBuild)
+			}
+		})
+	}
+}
+
+// TestParseImageReal checks a real kernel image named by
+// KEXEC_UPGRADE_REAL_VMLINUZ, for example a Debian vmlinuz extracted with
+// dpkg-deb -x: it must parse, and fail once cut or corrupted.
+func TestParseImageReal(t *testing.T) {
+	path := os.Getenv("KEXEC_UPGRADE_REAL_VMLINUZ")
+	if path == "" {
+		t.Skip("KEXEC_UPGRADE_REAL_VMLINUZ is not set")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := ParseImage(data)
+	if err != nil {
+		t.Fatalf("ParseImage(%s) error = %v; want nil", path, err)
+	}
+	t.Logf("%s: %+v", path, im)
+	if im.Size != int64(len(data)) || im.Release == "" || im.Build == "" || im.CmdlineMax == 0 {
+		t.Errorf("ParseImage(%s) = %+v; want size %d, release, build and cmdline_size", path, im, len(data))
+	}
+	if name := filepath.Base(path); strings.HasPrefix(name, "vmlinuz-") && name != "vmlinuz-"+im.Release {
+		t.Errorf("ParseImage(%s).Release = %q; want %q", path, im.Release, strings.TrimPrefix(name, "vmlinuz-"))
+	}
+	hdr, err := ParseHeader(data[:HeaderBytes(data)])
+	if err != nil || hdr.Release != im.Release || hdr.Build != im.Build {
+		t.Errorf("ParseHeader(%s, %d bytes) = %q, %q, %v; want %q, %q, nil", path, HeaderBytes(data), hdr.Release, hdr.Build, err, im.Release, im.Build)
+	}
+
+	checks := []struct {
+		name    string
+		data    []byte
+		wantErr error
+	}{
+		{"cut_to_300000_bytes", data[:300000], ErrTruncated},
+		{"cut_by_one_byte", data[:len(data)-1], ErrTruncated},
+		{"payload_byte_flipped", mutated(data, func(b []byte) { b[len(b)/2] ^= 1 }), ErrChecksum},
+		{"garbage_appended", append(data[:len(data):len(data)], 0, 0, 0, 0, 0, 0, 0, 0), nil},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseImage(c.data)
+			want := c.wantErr
+			if want == nil {
+				want = ErrTrailingData
+				if im.Signed {
+					want = ErrBadSignatureTable
+				}
+			}
+			if !errors.Is(err, want) {
+				t.Errorf("ParseImage(%s, %d bytes) error = %v; want %v", path, len(c.data), err, want)
+			}
+		})
+	}
+}
+
+func FuzzParseImage(f *testing.F) {
+	f.Add(kerneltest.BzImage(kerneltest.Options{}))
+	f.Add(kerneltest.BzImage(kerneltest.Options{Signed: true, PayloadSize: 64}))
+	f.Add(kerneltest.BzImage(kerneltest.Options{Signed: true, Truncate: 4200}))
+	f.Add(kerneltest.BzImage(kerneltest.Options{CorruptCRC: true, PayloadSize: 16}))
+	f.Add(kerneltest.BzImage(kerneltest.Options{Trailing: 3, PayloadSize: 32}))
+	f.Add([]byte("MZ"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		im, err := ParseImage(data)
+		if err != nil {
+			for _, sentinel := range []error{ErrNotBzImage, ErrOldProtocol, ErrTruncated, ErrChecksum, ErrTrailingData, ErrBadSignatureTable, ErrNoVersion} {
+				if errors.Is(err, sentinel) {
+					return
+				}
+			}
+			t.Fatalf("ParseImage(%d bytes) error = %v; want one of the sentinel errors", len(data), err)
+		}
+		if im.Size != int64(len(data)) {
+			t.Fatalf("ParseImage(%d bytes).Size = %d; want %d", len(data), im.Size, len(data))
+		}
+		if im.Signed != (im.Size > im.Base()) || im.Size < im.Base() {
+			t.Fatalf("ParseImage(%d bytes) = Signed %v, Base %d; want Signed exactly when the file is longer than Base", len(data), im.Signed, im.Base())
+		}
+		n := HeaderBytes(data)
+		if n > len(data) || n > MaxHeaderBytes {
+			t.Fatalf("HeaderBytes(%d bytes) = %d; want at most the data and %d", len(data), n, MaxHeaderBytes)
+		}
+		hdr, err := ParseHeader(data[:n])
+		if err != nil {
+			t.Fatalf("ParseImage(%d bytes) succeeded but ParseHeader(first %d bytes) error = %v", len(data), n, err)
+		}
+		if hdr.Release != im.Release || hdr.Build != im.Build || hdr.Version != im.Version || hdr.Base() != im.Base() {
+			t.Fatalf("ParseHeader(first %d bytes) = %q, %q, base %d; ParseImage = %q, %q, base %d", n, hdr.Release, hdr.Build, hdr.Base(), im.Release, im.Build, im.Base())
+		}
+		if _, err := ParseImage(data[:len(data)-1]); err == nil {
+			t.Fatalf("ParseImage accepts %d bytes and the same cut by one byte", len(data))
+		}
+	})
+}
+
+func FuzzSplitVersion(f *testing.F) {
+	f.Add("6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-07-02)")
+	f.Add("6.8.0-50-generic (buildd@lcy02-amd64-025) #50-Ubuntu SMP PREEMPT_DYNAMIC Sat Nov  9 17:58:29 UTC 2024")
+	f.Add("6.1.0 (a) (b) ) c")
+	f.Fuzz(func(t *testing.T, s string) {
+		release, build, err := SplitVersion(s)
+		if err != nil {
+			if !errors.Is(err, ErrNoVersion) {
+				t.Fatalf("SplitVersion(%q) error = %v; want ErrNoVersion", s, err)
+			}
+			return
+		}
+		if release == "" || strings.ContainsAny(release, " \t\n") || strings.TrimSpace(build) == "" {
+			t.Fatalf("SplitVersion(%q) = %q, %q; want a release without spaces and a build string", s, release, build)
+		}
+		if !strings.HasPrefix(s, release+" (") || !strings.HasSuffix(s, ") "+build) {
+			t.Fatalf("SplitVersion(%q) = %q, %q; want the release to open it and the build to close it", s, release, build)
+		}
+		again := release + " (root@localhost) " + build
+		r2, b2, err := SplitVersion(again)
+		if err != nil || r2 != release || b2 != build {
+			t.Fatalf("SplitVersion(%q) = %q, %q, %v; want %q, %q, nil", again, r2, b2, err, release, build)
+		}
+	})
+}

@@ -1,0 +1,11 @@
+//go:build !(linux && (amd64 || arm64))
+
+package kexec
+
+import "syscall"
+
+const unloadFlag = 1
+
+func fileLoad(kernelFd, initrdFd int, cmdline string, flags int) error {
+	return syscall.ENOSYS
+}

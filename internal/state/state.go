@@ -1,0 +1,302 @@
+// Package state keeps kexec-upgrade's memory between runs and across boots in
+// /var/lib/kexec-upgrade/state.json; its effects are reading and atomically
+// writing that file.
+//
+// A missing file is an empty state. A torn or corrupt file is reported as
+// ErrCorrupt and never fatal: callers show it and refuse to switch on it.
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Path is the state file, relative to the root directory.
+const Path = "var/lib/kexec-upgrade/state.json"
+
+// FormatVersion is the version of the file's schema.
+const FormatVersion = 1
+
+// MaxAttempts is how many attempts the file keeps for history.
+const MaxAttempts = 50
+
+// maxImages is how many image check results are cached.
+const maxImages = 4
+
+// ErrCorrupt is returned (wrapped) for a state file that cannot be parsed.
+var ErrCorrupt = errors.New("state file is corrupt")
+
+// Kernel names one kernel build.
+type Kernel struct {
+	Release string `json:"release"`
+	Build   string `json:"build"`
+}
+
+// String renders "6.1.0-50-cloud-amd64 (#1 SMP ... )".
+func (k Kernel) String() string {
+	if k.Build == "" {
+		return k.Release
+	}
+	return fmt.Sprintf("%s (%s)", k.Release, k.Build)
+}
+
+// Staged is a kernel loaded for a switch that has not been verified yet.
+type Staged struct {
+	// ID names the attempt in the journal (KEXEC_UPGRADE_ATTEMPT).
+	ID        string    `json:"id"`
+	From      Kernel    `json:"from"`
+	To        Kernel    `json:"to"`
+	Image     string    `json:"image"`
+	Initrd    string    `json:"initrd"`
+	Cmdline   string    `json:"cmdline"`
+	OldBootID string    `json:"old_boot_id"`
+	StagedAt  time.Time `json:"staged_at"`
+	// QueuedAt is when kexec.target was queued; zero if it never was.
+	QueuedAt time.Time `json:"queued_at,omitzero"`
+	Forced   bool      `json:"forced,omitempty"`
+}
+
+// Outcomes of an attempt.
+const (
+	OutcomeVerified   = "verified"
+	OutcomeFailed     = "failed"      // the staged kernel did not come up
+	OutcomeLoadFailed = "load-failed" // the kernel could not be staged or the switch not started
+)
+
+// Failure kinds after a boot.
+const (
+	FailOldKernel      = "booted-old-kernel"
+	FailOtherKernel    = "booted-other-kernel"
+	FailFirmwareReboot = "firmware-reboot"
+	FailNoReboot       = "no-reboot"
+	FailLoad           = "load"
+	FailStart          = "start"
+)
+
+// Attempt is one switch attempt and how it ended.
+type Attempt struct {
+	ID      string    `json:"id"`
+	At      time.Time `json:"at"`
+	From    Kernel    `json:"from"`
+	To      Kernel    `json:"to"`
+	Outcome string    `json:"outcome"`
+	Kind    string    `json:"kind,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	Forced  bool      `json:"forced,omitempty"`
+	// DurationSeconds is kexec.target queued → the new kernel's userspace up.
+	DurationSeconds *float64 `json:"duration_seconds,omitempty"`
+}
+
+// Failure marks a kernel build that must not be tried again automatically.
+type Failure struct {
+	Kernel Kernel    `json:"kernel"`
+	Kind   string    `json:"kind"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// ImageCheck caches the result of checking a kernel image, keyed by the
+// file's identity, so an idle run does not read a 10 MB file.
+type ImageCheck struct {
+	Path       string `json:"path"`
+	Size       int64  `json:"size"`
+	Inode      uint64 `json:"inode"`
+	MTimeNS    int64  `json:"mtime_ns"`
+	CTimeNS    int64  `json:"ctime_ns"`
+	Release    string `json:"release,omitempty"`
+	Build      string `json:"build,omitempty"`
+	Signed     bool   `json:"signed,omitempty"`
+	CmdlineMax int    `json:"cmdline_max,omitempty"`
+	// Error is the check's failure, "" for a valid image.
+	Error string `json:"error,omitempty"`
+}
+
+// Decision is the last decision logged to the journal, so an unchanged
+// postponement is not logged again every run.
+type Decision struct {
+	Action string    `json:"action"`
+	Check  string    `json:"check,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Target Kernel    `json:"target,omitzero"`
+	At     time.Time `json:"at"`
+}
+
+// State is the whole file.
+type State struct {
+	Version  int          `json:"version"`
+	Staged   *Staged      `json:"staged,omitempty"`
+	Failed   []Failure    `json:"failed,omitempty"`
+	Attempts []Attempt    `json:"attempts,omitempty"`
+	Decision *Decision    `json:"decision,omitempty"`
+	Images   []ImageCheck `json:"images,omitempty"`
+}
+
+// FailedBefore returns the recorded failure of a build, if any.
+func (s *State) FailedBefore(k Kernel) (Failure, bool) {
+	for _, f := range s.Failed {
+		if f.Kernel == k {
+			return f, true
+		}
+	}
+	return Failure{}, false
+}
+
+// ClearFailure forgets a build's failure (an admin's run --now).
+func (s *State) ClearFailure(k Kernel) {
+	kept := s.Failed[:0]
+	for _, f := range s.Failed {
+		if f.Kernel != k {
+			kept = append(kept, f)
+		}
+	}
+	s.Failed = kept
+}
+
+// AddAttempt appends an attempt, keeping the newest MaxAttempts.
+func (s *State) AddAttempt(a Attempt) {
+	s.Attempts = append(s.Attempts, a)
+	if n := len(s.Attempts) - MaxAttempts; n > 0 {
+		s.Attempts = append([]Attempt(nil), s.Attempts[n:]...)
+	}
+}
+
+// MarkFailed records that a build must not be tried again automatically.
+func (s *State) MarkFailed(a Attempt) {
+	s.ClearFailure(a.To)
+	s.Failed = append(s.Failed, Failure{Kernel: a.To, Kind: a.Kind, Reason: a.Reason, At: a.At})
+}
+
+// LastAttempt returns the newest attempt.
+func (s *State) LastAttempt() (Attempt, bool) {
+	if len(s.Attempts) == 0 {
+		return Attempt{}, false
+	}
+	return s.Attempts[len(s.Attempts)-1], true
+}
+
+// CachedImage returns a cached check of the file with this identity.
+func (s *State) CachedImage(id ImageCheck) (ImageCheck, bool) {
+	for _, c := range s.Images {
+		if c.Path == id.Path && c.Size == id.Size && c.Inode == id.Inode && c.MTimeNS == id.MTimeNS && c.CTimeNS == id.CTimeNS {
+			return c, true
+		}
+	}
+	return ImageCheck{}, false
+}
+
+// CacheImage remembers a check result, replacing older ones of the same path.
+func (s *State) CacheImage(c ImageCheck) {
+	kept := []ImageCheck{c}
+	for _, old := range s.Images {
+		if old.Path != c.Path && len(kept) < maxImages {
+			kept = append(kept, old)
+		}
+	}
+	s.Images = kept
+}
+
+// Parse decodes a state file. Unknown fields are ignored (a newer version
+// may have written them); a torn or garbled file is ErrCorrupt.
+func Parse(data []byte) (State, error) {
+	var s State
+	if len(bytes.TrimSpace(data)) == 0 {
+		return State{}, fmt.Errorf("%w: empty file", ErrCorrupt)
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return State{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if s.Version < 1 || s.Version > FormatVersion {
+		return State{}, fmt.Errorf("%w: unsupported version %d", ErrCorrupt, s.Version)
+	}
+	if s.Staged != nil && s.Staged.To.Release == "" {
+		return State{}, fmt.Errorf("%w: staged kernel without a release", ErrCorrupt)
+	}
+	return s, nil
+}
+
+// Marshal encodes a state for writing.
+func Marshal(s State) ([]byte, error) {
+	s.Version = FormatVersion
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode state: %w", err)
+	}
+	return append(data, '\n'), nil
+}
+
+// Load reads the state under root. A missing file is an empty state; a
+// corrupt one returns an empty state and an error wrapping ErrCorrupt.
+func Load(root string) (State, error) {
+	data, err := os.ReadFile(filepath.Join(root, Path))
+	if errors.Is(err, fs.ErrNotExist) {
+		return State{Version: FormatVersion}, nil
+	}
+	if err != nil {
+		return State{Version: FormatVersion}, fmt.Errorf("read /%s: %w", Path, err)
+	}
+	s, err := Parse(data)
+	if err != nil {
+		return State{Version: FormatVersion}, fmt.Errorf("/%s: %w", Path, err)
+	}
+	return s, nil
+}
+
+// Save writes the state atomically: a temporary file in the same directory,
+// fsync, rename over the old file, fsync the directory. A crash at any point
+// leaves either the old or the new file, never a torn one.
+func Save(root string, s State) error {
+	data, err := Marshal(s)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(root, Path)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".state-*.json")
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save state: write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save state: fsync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("save state: fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// MoveAside renames a corrupt state file to state.json.corrupt so an admin
+// can inspect it, and returns the new path.
+func MoveAside(root string) (string, error) {
+	path := filepath.Join(root, Path)
+	aside := path + ".corrupt"
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("move corrupt state aside: %w", err)
+	}
+	return "/" + Path + ".corrupt", nil
+}

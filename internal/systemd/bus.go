@@ -1,0 +1,114 @@
+// Package systemd talks to systemd and logind over the system D-Bus and
+// writes and reads kexec-upgrade's journal events; every function here has
+// effects on, or reads from, the running system.
+package systemd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	sddbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+)
+
+// KexecTarget is the unit that stops the system and kexecs into the staged
+// kernel (systemd runs reboot(LINUX_REBOOT_CMD_KEXEC) when kexec-tools is absent).
+const KexecTarget = "kexec.target"
+
+// Inhibitor is one logind inhibitor lock (ListInhibitors' a(ssssuu)).
+type Inhibitor struct {
+	What, Who, Why, Mode string
+	UID, PID             uint32
+}
+
+// Bus is a connection to the system bus.
+type Bus struct {
+	conn    *dbus.Conn
+	systemd *sddbus.Conn
+}
+
+// Connect opens the system bus. The error says clearly that D-Bus is
+// unreachable, which callers turn into a postponement.
+func Connect(ctx context.Context) (*Bus, error) {
+	conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("connect to the system D-Bus: %w", err)
+	}
+	sd, err := sddbus.NewConnection(func() (*dbus.Conn, error) { return conn, nil })
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("connect to systemd over D-Bus: %w", err)
+	}
+	return &Bus{conn: conn, systemd: sd}, nil
+}
+
+// Close closes the connection.
+func (b *Bus) Close() {
+	b.systemd.Close() // closes the shared godbus connection too
+}
+
+const callTimeout = 10 * time.Second
+
+func (b *Bus) property(ctx context.Context, dest, path, iface, name string) (dbus.Variant, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	var v dbus.Variant
+	err := b.conn.Object(dest, dbus.ObjectPath(path)).CallWithContext(ctx,
+		"org.freedesktop.DBus.Properties.Get", 0, iface, name).Store(&v)
+	return v, err
+}
+
+// SystemState returns systemd's SystemState: "running", "degraded",
+// "starting", "stopping", ...
+func (b *Bus) SystemState(ctx context.Context) (string, error) {
+	v, err := b.property(ctx, "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "SystemState")
+	if err != nil {
+		return "", fmt.Errorf("read systemd's SystemState: %w", err)
+	}
+	s, ok := v.Value().(string)
+	if !ok {
+		return "", fmt.Errorf("read systemd's SystemState: unexpected type %s", v.Signature())
+	}
+	return s, nil
+}
+
+// UserspaceStarted returns when systemd started in this boot (realtime).
+func (b *Bus) UserspaceStarted(ctx context.Context) (time.Time, error) {
+	v, err := b.property(ctx, "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "UserspaceTimestamp")
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read systemd's UserspaceTimestamp: %w", err)
+	}
+	usec, ok := v.Value().(uint64)
+	if !ok || usec == 0 {
+		return time.Time{}, errors.New("systemd's UserspaceTimestamp is not set")
+	}
+	return time.UnixMicro(int64(usec)), nil
+}
+
+// Inhibitors lists logind's inhibitor locks.
+func (b *Bus) Inhibitors(ctx context.Context) ([]Inhibitor, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	// godbus fills a slice of structs from a(ssssuu) field by field.
+	var inhibitors []Inhibitor
+	err := b.conn.Object("org.freedesktop.login1", "/org/freedesktop/login1").
+		CallWithContext(ctx, "org.freedesktop.login1.Manager.ListInhibitors", 0).Store(&inhibitors)
+	if err != nil {
+		return nil, fmt.Errorf("list logind inhibitors: %w", err)
+	}
+	return inhibitors, nil
+}
+
+// StartKexec queues kexec.target with mode replace-irreversibly. A queued
+// job is success: its completion is never reported, the system goes down.
+func (b *Bus) StartKexec(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	done := make(chan string, 1) // go-systemd writes the job result here; it must not block
+	if _, err := b.systemd.StartUnitContext(ctx, KexecTarget, "replace-irreversibly", done); err != nil {
+		return fmt.Errorf("start %s: %w", KexecTarget, err)
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+// Package upgrade is the shell around the pure decision core: it gathers
+// facts, plans, acts and records, through the small interfaces in Env so
+// tests can replace every effect with a fake that records its calls.
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/plan"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/window"
+)
+
+// Bus is what a run needs of systemd and logind.
+type Bus interface {
+	SystemState(ctx context.Context) (string, error)
+	Inhibitors(ctx context.Context) ([]systemd.Inhibitor, error)
+	StartKexec(ctx context.Context) error
+	UserspaceStarted(ctx context.Context) (time.Time, error)
+	Close()
+}
+
+// Loader stages and unstages kernels.
+type Loader interface {
+	Load(image, initrd, cmdline string) error
+	Unload() error
+	Loaded() (bool, error)
+}
+
+// Journal records events.
+type Journal interface {
+	Send(systemd.Event) error
+}
+
+// Env holds every effect the shell uses.
+type Env struct {
+	// Root is the directory host files are read under ("/" on a host).
+	Root string
+	// Now is the clock.
+	Now func() time.Time
+	// Config tunes config loading (owner uid, local zone).
+	Config config.Options
+	// Connect opens the system bus.
+	Connect func(ctx context.Context) (Bus, error)
+	Loader  Loader
+	Journal Journal
+	// LockHolder probes dpkg's locks ("" when idle).
+	LockHolder func() (string, error)
+}
+
+// Report is everything a run or status knows after planning.
+type Report struct {
+	Now       time.Time
+	Config    config.Config
+	ConfigErr error
+	State     state.State
+	StateErr  error
+	Facts     host.Facts
+	Decision  plan.Decision
+	// NextWindows are up to five upcoming (or open) maintenance windows.
+	NextWindows []window.Span
+	// ImageCheck is the target image's check result, to cache.
+	ImageCheck *state.ImageCheck
+	// Warnings are things an admin should know that do not block.
+	Warnings []string
+}
+
+// windowsShown is how many upcoming windows status and check-config list.
+const windowsShown = 5
+
+// Assess gathers facts and plans without changing anything. Probes that need
+// D-Bus run only when a new kernel makes them matter, so an idle run stays cheap.
+func Assess(ctx context.Context, env Env, force bool) (Report, error) {
+	r := Report{Now: env.Now()}
+	r.Config, r.ConfigErr = config.Load(env.Root, env.Config)
+	if r.ConfigErr != nil && !errors.Is(r.ConfigErr, config.ErrInvalid) {
+		return r, r.ConfigErr
+	}
+	r.State, r.StateErr = state.Load(env.Root)
+	facts, err := host.Gather(env.Root)
+	if err != nil {
+		return r, fmt.Errorf("gather host facts: %w", err)
+	}
+	r.Facts = facts
+	if r.ConfigErr == nil {
+		r.NextWindows = r.Config.Windows.Next(r.Now, windowsShown)
+	}
+	r.Warnings = warnings(facts, r.State)
+
+	in := plan.Inputs{Now: r.Now, Config: r.Config, ConfigErr: r.ConfigErr, StateErr: r.StateErr, Facts: facts, Force: force}
+	if cand, ok := plan.ChooseTarget(facts); ok {
+		t, check := inspectImage(env.Root, cand, &r.State)
+		r.ImageCheck = check
+		in.Target = &t
+		if f, failed := r.State.FailedBefore(state.Kernel{Release: t.Release, Build: t.Build}); failed {
+			in.FailedBefore = &plan.Failure{Kind: f.Kind, Reason: f.Reason, At: f.At}
+		}
+		if isNew, _ := plan.Newness(t, facts.Running, r.Config.Rebuilds); isNew && r.ConfigErr == nil {
+			probe(ctx, env, &in)
+		}
+	}
+	r.Decision = plan.Plan(in)
+	return r, nil
+}
+
+// probe asks systemd, logind and dpkg's locks about the moment.
+func probe(ctx context.Context, env Env, in *plan.Inputs) {
+	in.LockHolder, in.LockErr = env.LockHolder()
+	bus, err := env.Connect(ctx)
+	if err != nil {
+		in.SystemStateErr, in.InhibitorsErr = err, err
+		return
+	}
+	defer bus.Close()
+	in.SystemState, in.SystemStateErr = bus.SystemState(ctx)
+	inhibitors, err := bus.Inhibitors(ctx)
+	in.Inhibitors, in.InhibitorsErr = inhibitors, err
+}
+
+// inspectImage fills a Target from the candidate's image, from the cache
+// when the file is unchanged, else by reading and checking the whole file.
+func inspectImage(root string, cand plan.Candidate, st *state.State) (plan.Target, *state.ImageCheck) {
+	t := plan.Target{Candidate: cand}
+	id, err := host.StatImage(root, cand.Files.Image)
+	if err != nil {
+		t.ImageErr = err
+		return t, nil
+	}
+	key := state.ImageCheck{Path: id.Path, Size: id.Size, Inode: id.Inode, MTimeNS: id.MTime, CTimeNS: id.CTime}
+	check, cached := st.CachedImage(key)
+	if !cached {
+		check = key
+		if data, err := host.ReadImage(root, cand.Files.Image); err != nil {
+			check.Error = err.Error()
+		} else if img, err := kernel.ParseImage(data); err != nil {
+			check.Error = err.Error()
+		} else {
+			check.Release, check.Build, check.Signed, check.CmdlineMax = img.Release, img.Build, img.Signed, img.CmdlineMax
+		}
+	}
+	t.ImageRelease, t.Build, t.Signed, t.CmdlineMax = check.Release, check.Build, check.Signed, check.CmdlineMax
+	if check.Error != "" {
+		t.ImageErr = errors.New(check.Error)
+	}
+	if cached {
+		return t, nil
+	}
+	return t, &check
+}
+
+func warnings(f host.Facts, st state.State) []string {
+	var w []string
+	if f.Kexec.ToolsInitScript {
+		w = append(w, "kexec-tools' /etc/init.d/kexec is installed: while a kernel is staged it may kexec at any shutdown (set LOAD_KEXEC=false in /etc/default/kexec or remove kexec-tools)")
+	}
+	if f.Kexec.Loaded && st.Staged == nil {
+		w = append(w, "a kernel is staged (/sys/kernel/kexec_loaded = 1) that kexec-upgrade did not stage: the next reboot will kexec into it")
+	}
+	return w
+}

@@ -1,0 +1,124 @@
+package window
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// load loads an IANA time zone or fails the test.
+func load(tb testing.TB, name string) *time.Location {
+	tb.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		tb.Fatalf("LoadLocation(%q): %v", name, err)
+	}
+	return loc
+}
+
+// at parses an RFC 3339 instant (fractional seconds allowed) or fails the test.
+// Test instants always carry their offset, so none depends on time.Date's
+// choice inside a daylight saving gap or overlap.
+func at(tb testing.TB, s string) time.Time {
+	tb.Helper()
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		tb.Fatalf("time.Parse(%q): %v", s, err)
+	}
+	return t
+}
+
+// clock parses HH:MM or fails the test.
+func clock(tb testing.TB, s string) Clock {
+	tb.Helper()
+	c, err := ParseClock(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// daysOf parses a comma-separated list of day names; "" is the empty set.
+func daysOf(tb testing.TB, s string) Days {
+	tb.Helper()
+	var d Days
+	if s == "" {
+		return d
+	}
+	for _, name := range strings.Split(s, ",") {
+		w, err := ParseWeekday(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		d |= 1 << w
+	}
+	return d
+}
+
+// spec describes a window in test tables: "Sat,Sun 02:00-04:00 UTC";
+// "* 02:00-04:00 UTC" is every day.
+type spec string
+
+// window builds the Window a spec describes or fails the test.
+func (s spec) window(tb testing.TB) Window {
+	tb.Helper()
+	f := strings.Fields(string(s))
+	if len(f) != 3 {
+		tb.Fatalf("bad spec %q", s)
+	}
+	startEnd := strings.Split(f[1], "-")
+	if len(startEnd) != 2 {
+		tb.Fatalf("bad spec %q", s)
+	}
+	days := f[0]
+	if days == "*" {
+		days = ""
+	}
+	return Window{
+		Days:     daysOf(tb, days),
+		Start:    clock(tb, startEnd[0]),
+		End:      clock(tb, startEnd[1]),
+		Location: load(tb, f[2]),
+	}
+}
+
+// schedule builds a Schedule from specs.
+func schedule(tb testing.TB, specs ...spec) Schedule {
+	tb.Helper()
+	s := make(Schedule, 0, len(specs))
+	for _, sp := range specs {
+		s = append(s, sp.window(tb))
+	}
+	return s
+}
+
+// fmtTime formats an instant for failure messages: "Sat 2026-03-28T23:00:00+01:00".
+func fmtTime(t time.Time) string {
+	return t.Format("Mon 2006-01-02T15:04:05.999999999Z07:00")
+}
+
+// fmtTimeIn formats t in the zone of the window under test.
+func fmtTimeIn(t time.Time, loc *time.Location) string {
+	return fmtTime(t.In(loc))
+}
+
+// fmtSpan formats a span for failure messages.
+func fmtSpan(s Span) string {
+	return fmt.Sprintf("[%s, %s)", fmtTime(s.Start), fmtTime(s.End))
+}
+
+// fmtSpans formats a list of spans for failure messages.
+func fmtSpans(spans []Span) string {
+	parts := make([]string, len(spans))
+	for i, s := range spans {
+		parts[i] = fmtSpan(s)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// sameSpan reports whether two spans hold the same instants, whatever the
+// locations of their times.
+func sameSpan(a, b Span) bool {
+	return a.Start.Equal(b.Start) && a.End.Equal(b.End)
+}
