@@ -25,7 +25,7 @@ import (
 
 // Paths of the configuration, relative to the root directory.
 const (
-	MainFile = "etc/kexec-upgrade/config.toml"
+	MainFile  = "etc/kexec-upgrade/config.toml"
 	DropInDir = "etc/kexec-upgrade/config.d"
 )
 

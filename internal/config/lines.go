@@ -15,8 +15,8 @@ func keyLines(data []byte) map[string]int {
 	lines := make(map[string]int)
 	table := ""
 	arrayIndex := make(map[string]int)
-	depth := 0         // open [ or { of a value spanning lines
-	multiline := ""    // the closing delimiter of an open multi-line string
+	depth := 0      // open [ or { of a value spanning lines
+	multiline := "" // the closing delimiter of an open multi-line string
 	for n, line := range strings.Split(string(data), "\n") {
 		lineNo := n + 1
 		if multiline != "" {

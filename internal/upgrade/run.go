@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
-	"github.com/kexec-upgrade/kexec-upgrade/internal/kexec"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/kexec"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/plan"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
