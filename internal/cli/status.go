@@ -160,69 +160,70 @@ func nonNil(s []string) []string {
 }
 
 func printStatus(w io.Writer, r upgrade.Report, s jsonStatus) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "Running:\t%s\t%s\n", s.Running.Release, s.Running.Build)
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "%-13s %s\n", label, fmt.Sprintf(format, args...))
+	}
+	line("Running:", "%s  %s", s.Running.Release, s.Running.Build)
 	if t := s.Target; t != nil {
-		fmt.Fprintf(tw, "Target:\t%s\t%s\n", t.Release, t.Build)
-		fmt.Fprintf(tw, "\t%s %s\t%s\n", t.Package, t.Version, t.Image)
+		line("Target:", "%s  %s", t.Release, t.Build)
+		line("", "package %s %s, %s", t.Package, t.Version, t.Image)
 		if t.WhyNew != "" {
-			fmt.Fprintf(tw, "\t%s\t\n", t.WhyNew)
+			line("", "%s", t.WhyNew)
 		}
 	} else {
-		fmt.Fprintf(tw, "Target:\tnone (no linux-image package with a /boot/vmlinuz is installed)\t\n")
+		line("Target:", "none (no linux-image package with a /boot/vmlinuz is installed)")
 	}
 	d := r.Decision
 	switch d.Action {
 	case plan.Switch:
-		fmt.Fprintf(tw, "Decision:\tswitch now\t%s\n", d.Reason)
+		line("Decision:", "switch now: %s", d.Reason)
 	case plan.UpToDate:
-		fmt.Fprintf(tw, "Decision:\tup-to-date\t%s\n", d.Reason)
+		line("Decision:", "up-to-date: %s", d.Reason)
 	default:
-		fmt.Fprintf(tw, "Decision:\t%s (%s)\t%s\n", d.Action, d.Check, d.Reason)
+		line("Decision:", "%s (%s): %s", d.Action, d.Check, d.Reason)
 	}
 	if !d.RetryAt.IsZero() {
-		fmt.Fprintf(tw, "\tretry at\t%s\n", plan.FormatTime(d.RetryAt))
+		line("", "retry at %s", plan.FormatTime(d.RetryAt))
 	}
 	switch {
 	case r.ConfigErr != nil:
-		fmt.Fprintf(tw, "Window:\tunknown (invalid configuration)\t\n")
+		line("Window:", "unknown (the configuration is invalid)")
 	case !r.Config.Enabled:
-		fmt.Fprintf(tw, "Window:\tautomatic switching is disabled (enabled = false)\t\n")
+		line("Window:", "automatic switching is disabled (enabled = false)")
 	case len(r.NextWindows) == 0:
-		fmt.Fprintf(tw, "Window:\tnone configured: kexec-upgrade never switches automatically (run --now switches)\t\n")
+		line("Window:", "none configured: kexec-upgrade never switches automatically (run --now switches)")
 	case s.Window.Open:
-		fmt.Fprintf(tw, "Window:\topen now\t%s\n", formatSpan(r.NextWindows[0]))
+		line("Window:", "open now: %s", formatSpan(r.NextWindows[0]))
 	default:
-		fmt.Fprintf(tw, "Window:\tnext\t%s\n", formatSpan(r.NextWindows[0]))
+		line("Window:", "next %s", formatSpan(r.NextWindows[0]))
 	}
-	if l := s.LastOutcome; l != nil {
-		last, _ := r.State.LastAttempt()
-		fmt.Fprintf(tw, "Last switch:\t%s\t\n", describeAttempt(last))
+	if last, ok := r.State.LastAttempt(); ok {
+		line("Last switch:", "%s", describeAttempt(last))
 	} else {
-		fmt.Fprintf(tw, "Last switch:\tnone recorded\t\n")
+		line("Last switch:", "none recorded")
 	}
-	if r.State.Staged != nil {
-		fmt.Fprintf(tw, "Staged:\t%s\tawaiting verification after the switch\n", r.State.Staged.To)
-	} else if s.Staged {
-		fmt.Fprintf(tw, "Staged:\tyes\tnot by kexec-upgrade\n")
-	} else {
-		fmt.Fprintf(tw, "Staged:\tnothing\t\n")
+	switch {
+	case r.State.Staged != nil:
+		line("Staged:", "%s, awaiting verification after the switch", r.State.Staged.To)
+	case s.Staged:
+		line("Staged:", "a kernel staged by something other than kexec-upgrade")
+	default:
+		line("Staged:", "nothing")
 	}
 	if r.ConfigErr != nil {
-		fmt.Fprintf(tw, "Config:\tINVALID\t\n")
+		line("Config:", "INVALID")
 		for _, e := range s.Config.Errors {
-			fmt.Fprintf(tw, "\t%s\t\n", e)
+			line("", "%s", e)
 		}
 	} else {
-		fmt.Fprintf(tw, "Config:\tvalid\t%s\n", filesOrDefaults(r.Config.Files))
+		line("Config:", "valid (%s)", filesOrDefaults(r.Config.Files))
 	}
 	if r.StateErr != nil {
-		fmt.Fprintf(tw, "State:\t%s\t\n", r.StateErr)
+		line("State:", "%v", r.StateErr)
 	}
 	for _, warn := range r.Warnings {
-		fmt.Fprintf(tw, "Warning:\t%s\t\n", warn)
+		line("Warning:", "%s", warn)
 	}
-	tw.Flush()
 	if len(d.Steps) > 0 {
 		fmt.Fprintln(w, "\nChecks:")
 		printTrace(w, d)
