@@ -3,6 +3,7 @@ package kernel
 import (
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,7 +57,7 @@ func TestParseImage(t *testing.T) {
 		{
 			name: "signed",
 			data: signed,
-			want: defaultImage(testBase + testCertSize, true),
+			want: defaultImage(testBase+testCertSize, true),
 		},
 		{
 			name: "other_release_and_protocol",
@@ -71,7 +72,7 @@ func TestParseImage(t *testing.T) {
 		{
 			name: "signed_with_pe_checksum_changed",
 			data: mutated(signed, func(b []byte) { binary.LittleEndian.PutUint32(b[testOptHeader+64:], 0xDEADBEEF) }),
-			want: defaultImage(testBase + testCertSize, true),
+			want: defaultImage(testBase+testCertSize, true),
 		},
 		{
 			name: "signature_removed_like_sbattach",
@@ -184,7 +185,7 @@ func TestParseImage(t *testing.T) {
 				binary.LittleEndian.PutUint32(b[testOptHeader+148:], testCertSize-2)
 				binary.LittleEndian.PutUint32(b[testBase:], testCertSize-2)
 			}),
-			want: defaultImage(testBase + testCertSize - 2, true),
+			want: defaultImage(testBase+testCertSize-2, true),
 		},
 		{
 			name:    "old_protocol",
@@ -230,8 +231,11 @@ func TestParseImage(t *testing.T) {
 			wantErr: ErrNoVersion,
 		},
 		{
-			name:    "version_without_nul",
-			data:    mutated(unsigned, func(b []byte) { copy(b[testSetup-4:testSetup], "abcd"); binary.LittleEndian.PutUint16(b[0x20E:], testSetup-4-0x200) }),
+			name: "version_without_nul",
+			data: mutated(unsigned, func(b []byte) {
+				copy(b[testSetup-4:testSetup], "abcd")
+				binary.LittleEndian.PutUint16(b[0x20E:], testSetup-4-0x200)
+			}),
 			wantErr: ErrNoVersion,
 		},
 		{
@@ -428,36 +432,71 @@ func FuzzParseImage(f *testing.F) {
 	f.Add(kerneltest.BzImage(kerneltest.Options{Trailing: 3, PayloadSize: 32}))
 	f.Add([]byte("MZ"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		im, err := ParseImage(data)
-		if err != nil {
-			for _, sentinel := range []error{ErrNotBzImage, ErrOldProtocol, ErrTruncated, ErrChecksum, ErrTrailingData, ErrBadSignatureTable, ErrNoVersion} {
-				if errors.Is(err, sentinel) {
-					return
-				}
-			}
-			t.Fatalf("ParseImage(%d bytes) error = %v; want one of the sentinel errors", len(data), err)
-		}
-		if im.Size != int64(len(data)) {
-			t.Fatalf("ParseImage(%d bytes).Size = %d; want %d", len(data), im.Size, len(data))
-		}
-		if im.Signed != (im.Size > im.Base()) || im.Size < im.Base() {
-			t.Fatalf("ParseImage(%d bytes) = Signed %v, Base %d; want Signed exactly when the file is longer than Base", len(data), im.Signed, im.Base())
-		}
-		n := HeaderBytes(data)
-		if n > len(data) || n > MaxHeaderBytes {
-			t.Fatalf("HeaderBytes(%d bytes) = %d; want at most the data and %d", len(data), n, MaxHeaderBytes)
-		}
-		hdr, err := ParseHeader(data[:n])
-		if err != nil {
-			t.Fatalf("ParseImage(%d bytes) succeeded but ParseHeader(first %d bytes) error = %v", len(data), n, err)
-		}
-		if hdr.Release != im.Release || hdr.Build != im.Build || hdr.Version != im.Version || hdr.Base() != im.Base() {
-			t.Fatalf("ParseHeader(first %d bytes) = %q, %q, base %d; ParseImage = %q, %q, base %d", n, hdr.Release, hdr.Build, hdr.Base(), im.Release, im.Build, im.Base())
-		}
-		if _, err := ParseImage(data[:len(data)-1]); err == nil {
-			t.Fatalf("ParseImage accepts %d bytes and the same cut by one byte", len(data))
+		checkParseImage(t, data)
+		// Most mutations break the CRC; check the image with it repaired too,
+		// so that the checks after it see many inputs.
+		if fixed, ok := withValidCRC(data); ok {
+			checkParseImage(t, fixed)
 		}
 	})
+}
+
+// checkParseImage checks the properties of ParseImage on data: it fails
+// only with the sentinel errors, and an image it accepts has the file's
+// size, reads the same through ParseHeader, and is not accepted once cut
+// by a byte.
+func checkParseImage(t *testing.T, data []byte) {
+	t.Helper()
+	im, err := ParseImage(data)
+	if err != nil {
+		for _, sentinel := range []error{ErrNotBzImage, ErrOldProtocol, ErrTruncated, ErrChecksum, ErrTrailingData, ErrBadSignatureTable, ErrNoVersion} {
+			if errors.Is(err, sentinel) {
+				return
+			}
+		}
+		t.Fatalf("ParseImage(%d bytes) error = %v; want one of the sentinel errors", len(data), err)
+	}
+	if im.Size != int64(len(data)) {
+		t.Fatalf("ParseImage(%d bytes).Size = %d; want %d", len(data), im.Size, len(data))
+	}
+	if im.Signed != (im.Size > im.Base()) || im.Size < im.Base() {
+		t.Fatalf("ParseImage(%d bytes) = Signed %v, Base %d; want Signed exactly when the file is longer than Base", len(data), im.Signed, im.Base())
+	}
+	n := HeaderBytes(data)
+	if n > len(data) || n > MaxHeaderBytes {
+		t.Fatalf("HeaderBytes(%d bytes) = %d; want at most the data and %d", len(data), n, MaxHeaderBytes)
+	}
+	hdr, err := ParseHeader(data[:n])
+	if err != nil {
+		t.Fatalf("ParseImage(%d bytes) succeeded but ParseHeader(first %d bytes) error = %v", len(data), n, err)
+	}
+	if hdr.Release != im.Release || hdr.Build != im.Build || hdr.Version != im.Version || hdr.Base() != im.Base() {
+		t.Fatalf("ParseHeader(first %d bytes) = %q, %q, base %d; ParseImage = %q, %q, base %d", n, hdr.Release, hdr.Build, hdr.Base(), im.Release, im.Build, im.Base())
+	}
+	if _, err := ParseImage(data[:len(data)-1]); err == nil {
+		t.Fatalf("ParseImage accepts %d bytes and the same cut by one byte", len(data))
+	}
+}
+
+// withValidCRC returns a copy of data with the CRC32 that build.c would
+// store, when the header says where it goes.
+func withValidCRC(data []byte) ([]byte, bool) {
+	im, err := ParseHeader(data)
+	if err != nil || im.Base() > int64(len(data)) {
+		return nil, false
+	}
+	base := int(im.Base())
+	fixed := append([]byte(nil), data...)
+	zeroed := append([]byte(nil), data[:base-4]...)
+	pe := findPE(data, int(im.SetupSize()))
+	if pe.checksum >= 0 {
+		clear(zeroed[pe.checksum : pe.checksum+4])
+	}
+	if pe.certDir >= 0 {
+		clear(zeroed[pe.certDir : pe.certDir+8])
+	}
+	binary.LittleEndian.PutUint32(fixed[base-4:], ^crc32.ChecksumIEEE(zeroed))
+	return fixed, true
 }
 
 func FuzzSplitVersion(f *testing.F) {
