@@ -46,7 +46,7 @@ func ExplainErrno(errno syscall.Errno, image string) *LoadError {
 	e := &LoadError{Errno: errno}
 	switch errno {
 	case syscall.EPERM:
-		e.Kind, e.Reason = ErrNotPermitted, "kexec_file_load: operation not permitted (EPERM): no CAP_SYS_BOOT, kernel.kexec_load_disabled=1, kernel lockdown, or a seccomp filter without @reboot"
+		e.Kind, e.Reason = ErrNotPermitted, fmt.Sprintf("kexec_file_load %s: operation not permitted (EPERM): no CAP_SYS_BOOT, kernel.kexec_load_disabled=1, kernel lockdown, or a seccomp filter without @reboot", image)
 	case syscall.ENOEXEC:
 		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: %s is not a kernel image this kernel can load (ENOEXEC)", image)
 	case syscall.EKEYREJECTED:
@@ -58,11 +58,11 @@ func ExplainErrno(errno syscall.Errno, image string) *LoadError {
 	case syscall.ENODATA:
 		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: %s is not signed and the kernel requires a signature (ENODATA)", image)
 	case syscall.EBUSY:
-		e.Kind, e.Reason = ErrBusy, "kexec_file_load: another kexec load is in progress (EBUSY)"
+		e.Kind, e.Reason = ErrBusy, fmt.Sprintf("kexec_file_load %s: another kexec load is in progress (EBUSY)", image)
 	case syscall.ETXTBSY:
 		e.Kind, e.Reason = ErrBusy, fmt.Sprintf("kexec_file_load: %s is open for writing (ETXTBSY): the package manager is still writing it", image)
 	case syscall.ENOSYS:
-		e.Kind, e.Reason = ErrUnsupported, "kexec_file_load: not supported by this kernel (ENOSYS)"
+		e.Kind, e.Reason = ErrUnsupported, fmt.Sprintf("kexec_file_load %s: not supported by this kernel (ENOSYS)", image)
 	case syscall.ENOMEM:
 		e.Kind, e.Reason = ErrBusy, fmt.Sprintf("kexec_file_load: not enough memory to stage %s (ENOMEM)", image)
 	case syscall.EINVAL:

@@ -27,26 +27,46 @@ type Inhibitor struct {
 type Bus struct {
 	conn    *dbus.Conn
 	systemd *sddbus.Conn
+	// cancel ends the connection's own context (and so the connection).
+	cancel context.CancelFunc
 }
 
 // Connect opens the system bus. The error says clearly that D-Bus is
 // unreachable, which callers turn into a postponement.
+//
+// ctx bounds the handshake only, not the connection's life: godbus closes a
+// connection when the context it was opened with is done, and the SIGTERM
+// that cancels a run's context may arrive while StartKexec's call is on the
+// wire (that SIGTERM is the switch happening). Each call takes its own context.
 func Connect(ctx context.Context) (*Bus, error) {
-	conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
+	connCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel) // abort a handshake that hangs
+	conn, err := dbus.ConnectSystemBus(dbus.WithContext(connCtx))
+	if !stop() {
+		// ctx ended during the handshake: the connection is being closed.
+		cancel()
+		if err == nil {
+			conn.Close()
+			err = ctx.Err()
+		}
+	}
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("connect to the system D-Bus: %w", err)
 	}
 	sd, err := sddbus.NewConnection(func() (*dbus.Conn, error) { return conn, nil })
 	if err != nil {
 		conn.Close()
+		cancel()
 		return nil, fmt.Errorf("connect to systemd over D-Bus: %w", err)
 	}
-	return &Bus{conn: conn, systemd: sd}, nil
+	return &Bus{conn: conn, systemd: sd, cancel: cancel}, nil
 }
 
 // Close closes the connection.
 func (b *Bus) Close() {
 	b.systemd.Close() // closes the shared godbus connection too
+	b.cancel()
 }
 
 const callTimeout = 10 * time.Second

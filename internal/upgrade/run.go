@@ -87,7 +87,9 @@ func Run(ctx context.Context, env Env, force bool) (Outcome, error) {
 	}
 	d := r.Decision
 	if d.Action != plan.Switch {
-		if r.StateErr == nil && decisionChanged(st.Decision, d) {
+		// Without a readable state there is nothing to deduplicate against:
+		// a corrupt state file is logged every run until an admin fixes it.
+		if r.StateErr != nil || decisionChanged(st.Decision, d) {
 			send(env, decisionEvent(r))
 			st.Decision = &state.Decision{Action: string(d.Action), Check: d.Check, Reason: d.Reason, Target: targetKernel(d), At: r.Now}
 		}
@@ -101,11 +103,12 @@ func Run(ctx context.Context, env Env, force bool) (Outcome, error) {
 		}
 		return out, nil
 	}
+	last := st.Decision
 	st.Decision = &state.Decision{Action: string(d.Action), Target: targetKernel(d), At: r.Now}
 	if d.Forced {
 		st.ClearFailure(targetKernel(d)) // the admin's explicit retry
 	}
-	out.ActErr = act(ctx, env, &st, r)
+	out.ActErr = act(ctx, env, &st, r, last)
 	out.Switching = out.ActErr == nil
 	return out, nil
 }
@@ -313,8 +316,10 @@ func attemptFields(a state.Attempt) map[string]string {
 
 // act stages the planned kernel and queues kexec.target. Anything that goes
 // wrong after the load unloads the kernel again: a staged kernel nobody will
-// use would turn the admin's next plain reboot into a kexec.
-func act(ctx context.Context, env Env, st *state.State, r Report) error {
+// use would turn the admin's next plain reboot into a kexec. last is the
+// decision logged before this run, so that a postponement repeated every run
+// (the load busy, the image unreadable) is logged once.
+func act(ctx context.Context, env Env, st *state.State, r Report, last *state.Decision) error {
 	d := r.Decision
 	t := d.Target
 	now := env.Now()
@@ -338,14 +343,24 @@ func act(ctx context.Context, env Env, st *state.State, r Report) error {
 		send(env, systemd.Event{Kind: systemd.EventFailed, Message: fmt.Sprintf("switch to %s not started: %s", t.Release, reason), Fields: attemptFields(attempt)})
 		return errors.New(reason)
 	}
+	// staged is set once the journal says a kernel was staged: from then on
+	// a postponement is always logged, to say why no switch followed.
+	staged := false
 	postpone := func(check, reason string) error {
 		st.Staged = nil
-		st.Decision = &state.Decision{Action: string(plan.Postpone), Check: check, Reason: reason, Target: attempt.To, At: now}
+		logIt := staged || decisionChanged(last, plan.Decision{Action: plan.Postpone, Check: check, Reason: reason, Target: t})
+		if logIt {
+			st.Decision = &state.Decision{Action: string(plan.Postpone), Check: check, Reason: reason, Target: attempt.To, At: now}
+		} else {
+			st.Decision = last
+		}
 		if err := state.Save(env.Root, *st); err != nil {
 			reason += "; " + err.Error()
 		}
-		send(env, systemd.Event{Kind: systemd.EventPostponed, Message: "postponed: " + reason,
-			Fields: map[string]string{"CHECK": check, "REASON": reason, "FROM": attempt.From.Release, "TO": t.Release, "TO_BUILD": t.Build}})
+		if logIt {
+			send(env, systemd.Event{Kind: systemd.EventPostponed, Message: "postponed: " + reason,
+				Fields: map[string]string{"CHECK": check, "REASON": reason, "FROM": attempt.From.Release, "TO": t.Release, "TO_BUILD": t.Build}})
+		}
 		return postponedError{reason}
 	}
 
@@ -390,6 +405,7 @@ func act(ctx context.Context, env Env, st *state.State, r Report) error {
 		Cmdline: d.Cmdline, OldBootID: r.Facts.Running.BootID, StagedAt: now, Forced: d.Forced,
 	}
 	send(env, systemd.Event{Kind: systemd.EventStaged, Message: fmt.Sprintf("staged %s with command line %q", t.Release, d.Cmdline), Fields: attemptFields(attempt)})
+	staged = true
 
 	// The moment's checks again, just before the point of no return.
 	unloadAnd := func(check, reason string) error {
@@ -427,7 +443,9 @@ func act(ctx context.Context, env Env, st *state.State, r Report) error {
 		if uerr := env.Loader.Unload(); uerr != nil {
 			err = fmt.Errorf("%w; unload: %v", err, uerr)
 		}
-		return fail(state.FailStart, err.Error(), false)
+		// Not the kernel's fault, but retrying would stage and unload it
+		// every run of the window: mark it, run --now retries.
+		return fail(state.FailStart, err.Error(), true)
 	}
 	return nil
 }
