@@ -8,6 +8,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -183,8 +184,12 @@ func checkOwner(root, rel string, owner int) *Error {
 }
 
 // Parse validates one file's contents as if it were the only file, for tests
-// and fuzzing. name is used in errors.
+// and fuzzing. name is used in errors; a nil local means time.Local, as in
+// Load.
 func Parse(name string, data []byte, local *time.Location) (Config, error) {
+	if local == nil {
+		local = time.Local
+	}
 	cfg := Default()
 	if errs := apply(&cfg, name, data, local); len(errs) > 0 {
 		return cfg, errs
@@ -198,7 +203,7 @@ func apply(cfg *Config, file string, data []byte, local *time.Location) Errors {
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return Errors{{File: file, Line: pe.Position.Line, Msg: "syntax error: " + firstLine(pe.Message)}}
+			return Errors{{File: file, Line: syntaxLine(data, pe.Position), Msg: "syntax error: " + firstLine(pe.Message)}}
 		}
 		return Errors{{File: file, Msg: "syntax error: " + firstLine(err.Error())}}
 	}
@@ -220,7 +225,7 @@ func apply(cfg *Config, file string, data []byte, local *time.Location) Errors {
 				cfg.MinUptime = d
 			}
 		case "window":
-			tables, ok := val.([]map[string]any)
+			tables, ok := tableArray(val)
 			if !ok {
 				v.add(key, "must be an array of tables ([[window]])")
 				continue
@@ -255,7 +260,48 @@ func apply(cfg *Config, file string, data []byte, local *time.Location) Errors {
 			v.unknown(key)
 		}
 	}
+	// Keys were visited in name order; an admin reads the file top down.
+	sort.SliceStable(v.errs, func(i, j int) bool { return v.errs[i].Line < v.errs[j].Line })
 	return v.errs
+}
+
+// tableArray accepts both spellings of an array of tables: [[window]]
+// headers and an inline array (window = [{...}, {...}]), which the decoder
+// returns as a []any of tables.
+func tableArray(val any) ([]map[string]any, bool) {
+	switch x := val.(type) {
+	case []map[string]any:
+		return x, true
+	case []any:
+		tables := make([]map[string]any, len(x))
+		for i, e := range x {
+			t, ok := e.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			tables[i] = t
+		}
+		return tables, true
+	}
+	return nil, false
+}
+
+// syntaxLine returns the line of a syntax error. The decoder's line counter
+// runs ahead when the offending character is a newline ("[[window]" followed
+// by a newline is reported on the next line), while its byte offset is
+// exact; the offset counts from after a byte order mark, as the decoder
+// strips one.
+func syntaxLine(data []byte, pos toml.Position) int {
+	for _, bom := range []string{"\xef\xbb\xbf", "\xff\xfe", "\xfe\xff"} {
+		if bytes.HasPrefix(data, []byte(bom)) {
+			data = data[len(bom):]
+			break
+		}
+	}
+	if pos.Start < 0 || pos.Start > len(data) {
+		return pos.Line
+	}
+	return 1 + bytes.Count(data[:pos.Start], []byte("\n"))
 }
 
 func firstLine(s string) string {
@@ -280,7 +326,27 @@ type validator struct {
 }
 
 func (v *validator) add(key, msg string) {
-	v.errs = append(v.errs, &Error{File: v.file, Line: v.lines[key], Key: displayKey(key), Msg: msg})
+	v.errs = append(v.errs, &Error{File: v.file, Line: v.line(key), Key: displayKey(key), Msg: msg})
+}
+
+// line returns the line of key or, for a key inside an inline table that the
+// scanner does not place, the line of the nearest enclosing key it does:
+// window[1].end inside "window = [{...}]" gets the line of "window". A key
+// written as an array of tables ([[kernel]]) gets its first header's line.
+func (v *validator) line(key string) int {
+	for {
+		if n, ok := v.lines[key]; ok {
+			return n
+		}
+		if n, ok := v.lines[key+"[0]"]; ok {
+			return n
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i <= 0 {
+			return 0
+		}
+		key = key[:i]
+	}
 }
 
 func (v *validator) unknown(key string) {
@@ -376,6 +442,11 @@ func (v *validator) window(i int, t map[string]any, local *time.Location) (windo
 				w.Days |= 1 << wd
 			}
 		case "start", "end":
+			if tv, ok := val.(time.Time); ok {
+				// An unquoted 02:00:00 is a TOML local time.
+				v.add(key, fmt.Sprintf("%s is a TOML time, not a string; write %q", describe(val), tv.Format("15:04")))
+				continue
+			}
 			s, ok := v.str(key, val)
 			if !ok {
 				continue
@@ -406,10 +477,10 @@ func (v *validator) window(i int, t map[string]any, local *time.Location) (windo
 		}
 	}
 	if !hasStart {
-		v.errs = append(v.errs, &Error{File: v.file, Line: v.lines[prefix[:len(prefix)-1]], Key: "window.start", Msg: "missing (HH:MM)"})
+		v.add(prefix+"start", "missing (HH:MM)")
 	}
 	if !hasEnd {
-		v.errs = append(v.errs, &Error{File: v.file, Line: v.lines[prefix[:len(prefix)-1]], Key: "window.end", Msg: "missing (HH:MM)"})
+		v.add(prefix+"end", "missing (HH:MM)")
 	}
 	return w, len(v.errs) == before
 }
@@ -431,6 +502,18 @@ func describe(val any) string {
 		return "a list"
 	case map[string]any:
 		return "a table"
+	case time.Time:
+		// BurntSushi/toml decodes local dates and times into a time.Time
+		// in a zone named after the kind; show them as they were written.
+		switch x.Location().String() {
+		case "time-local":
+			return x.Format("15:04:05")
+		case "date-local":
+			return x.Format("2006-01-02")
+		case "datetime-local":
+			return x.Format("2006-01-02T15:04:05")
+		}
+		return x.Format(time.RFC3339)
 	default:
 		return fmt.Sprintf("%v", x)
 	}

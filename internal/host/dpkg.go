@@ -71,57 +71,69 @@ func (p Package) Release() string {
 
 // ParseStatus parses dpkg's status file (or an updates/ journal file) and
 // returns the linux-image-* entries in file order. Other packages are skipped
-// without being parsed, so a large database costs little.
+// without being parsed, so a large database costs little. Errors name the
+// line of the offending field.
 func ParseStatus(data []byte) ([]Package, error) {
 	var pkgs []Package
-	line := 1
+	line := 1 // the line data starts on
 	for len(data) > 0 {
-		var stanza []byte
-		stanza, data = nextStanza(data)
-		start := line
-		line += bytes.Count(stanza, []byte("\n")) + 1
+		stanza, rest := cutStanza(data)
+		first := line
+		line += bytes.Count(data[:len(data)-len(rest)], []byte("\n"))
+		data = rest
 		if !bytes.HasPrefix(bytes.TrimLeft(stanza, "\n"), []byte("Package: "+imagePrefix)) &&
 			!bytes.Contains(stanza, []byte("\nPackage: "+imagePrefix)) {
 			continue
 		}
-		p, err := parseStanza(stanza)
+		p, err := parseStanza(stanza, first)
 		if err != nil {
-			return pkgs, fmt.Errorf("stanza at line %d: %w", start, err)
+			return pkgs, err
 		}
 		pkgs = append(pkgs, p)
 	}
 	return pkgs, nil
 }
 
-// nextStanza splits off the text up to the next blank line.
-func nextStanza(data []byte) (stanza, rest []byte) {
-	for {
-		i := bytes.Index(data, []byte("\n\n"))
-		if i < 0 {
-			return data, nil
-		}
-		stanza, rest = data[:i], data[i+2:]
-		if len(bytes.TrimSpace(stanza)) > 0 || len(rest) == 0 {
-			return stanza, rest
-		}
-		data = rest
+// cutStanza splits off the text up to the next blank line ("\n\n"); the
+// separator belongs to neither part.
+func cutStanza(data []byte) (stanza, rest []byte) {
+	i := bytes.Index(data, []byte("\n\n"))
+	if i < 0 {
+		return data, nil
 	}
+	return data[:i], data[i+2:]
 }
 
-func parseStanza(stanza []byte) (Package, error) {
+// parseStanza reads the fields of one stanza that starts on line first. A
+// field we read may appear once: dpkg refuses a duplicate, and a second
+// Package field would otherwise rename an image package into another one.
+func parseStanza(stanza []byte, first int) (Package, error) {
 	var p Package
-	for _, l := range bytes.Split(stanza, []byte("\n")) {
+	packageLine := 0
+	seen := make(map[string]bool, 4)
+	for i, l := range bytes.Split(stanza, []byte("\n")) {
+		lineNo := first + i
 		if len(l) == 0 || l[0] == ' ' || l[0] == '\t' {
 			continue // continuation lines belong to fields we do not read
 		}
 		k, v, ok := bytes.Cut(l, []byte(":"))
 		if !ok {
-			return p, fmt.Errorf("line %q is not a field", truncate(string(l)))
+			return p, fmt.Errorf("line %d: %q is not a field", lineNo, truncate(string(l)))
 		}
+		key := string(k)
+		switch key {
+		case "Package", "Version", "Architecture", "Status":
+		default:
+			continue
+		}
+		if seen[key] {
+			return p, fmt.Errorf("line %d: duplicate %s field", lineNo, key)
+		}
+		seen[key] = true
 		val := strings.TrimSpace(string(v))
-		switch string(k) {
+		switch key {
 		case "Package":
-			p.Name = val
+			p.Name, packageLine = val, lineNo
 		case "Version":
 			p.Version = val
 		case "Architecture":
@@ -129,16 +141,13 @@ func parseStanza(stanza []byte) (Package, error) {
 		case "Status":
 			f := strings.Fields(val)
 			if len(f) != 3 {
-				return p, fmt.Errorf("package %s: status %q does not have three words", p.Name, val)
+				return p, fmt.Errorf("line %d: status %q does not have three words", lineNo, val)
 			}
 			p.Want, p.Flag, p.State = f[0], f[1], f[2]
 		}
 	}
-	if p.Name == "" {
-		return p, errors.New("no Package field")
-	}
 	if p.State == "" {
-		return p, fmt.Errorf("package %s: no Status field", p.Name)
+		return p, fmt.Errorf("line %d: package %s has no Status field", packageLine, p.Name)
 	}
 	return p, nil
 }

@@ -184,13 +184,20 @@ func hasCapability(status string, bit uint) bool {
 	return false
 }
 
+// parseUptime reads the first field of /proc/uptime, seconds with two
+// decimals ("1209600.35"), exactly: a float would make 4.02 s 4.019999999 s.
+// Anything else, including a value beyond a Duration, is 0.
 func parseUptime(s string) time.Duration {
 	first, _, _ := strings.Cut(strings.TrimSpace(s), " ")
-	secs, err := strconv.ParseFloat(first, 64)
-	if err != nil || secs < 0 {
+	whole, frac, _ := strings.Cut(first, ".")
+	if whole == "" || strings.Trim(whole, "0123456789") != "" || strings.Trim(frac, "0123456789") != "" {
 		return 0
 	}
-	return time.Duration(secs * float64(time.Second))
+	d, err := time.ParseDuration(first + "s")
+	if err != nil {
+		return 0
+	}
+	return d
 }
 
 // ReadImage reads a kernel image named by an absolute host path.
