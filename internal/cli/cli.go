@@ -93,6 +93,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, adjust fu
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.Is(err, errHelp):
+		fmt.Fprint(stdout, usage)
+		return ExitOK
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "kexec-upgrade: %s\n", ue.msg)
 		return ExitUsage
@@ -105,6 +108,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, adjust fu
 		return ExitError
 	}
 }
+
+// errHelp asks for the usage text (COMMAND --help): printed, exit 0.
+var errHelp = errors.New("help requested")
 
 // errSilent is a failure whose explanation was already printed.
 var errSilent = errors.New("already reported")
@@ -122,7 +128,7 @@ func (a *app) flags(name string) (*flag.FlagSet, *string) {
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return usageError{fmt.Sprintf("%s: see kexec-upgrade --help", fs.Name())}
+			return errHelp
 		}
 		return usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
 	}

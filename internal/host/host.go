@@ -37,6 +37,9 @@ type Kexec struct {
 	Lockdown string
 	// Loaded is /sys/kernel/kexec_loaded = 1: a kernel is staged now.
 	Loaded bool
+	// Unsupported is true when the kernel has no kexec at all (no
+	// /sys/kernel/kexec_loaded: built without CONFIG_KEXEC_CORE).
+	Unsupported bool `json:",omitempty"`
 	// CapSysBoot reports whether this process has CAP_SYS_BOOT.
 	CapSysBoot bool
 	// ToolsInitScript is kexec-tools' /etc/init.d/kexec, which may kexec
@@ -150,6 +153,8 @@ func readKexec(root string) Kexec {
 	}
 	if s, err := readFile(root, "sys/kernel/kexec_loaded"); err == nil {
 		k.Loaded = strings.TrimSpace(s) == "1"
+	} else if errors.Is(err, fs.ErrNotExist) {
+		k.Unsupported = true
 	}
 	if s, err := readFile(root, "proc/self/status"); err == nil {
 		k.CapSysBoot = hasCapability(s, capSysBoot)

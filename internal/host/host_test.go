@@ -120,7 +120,7 @@ func TestReadKexec(t *testing.T) {
 		files map[string]string
 		want  Kexec
 	}{
-		{"nothing_readable", nil, Kexec{}},
+		{"nothing_readable", nil, Kexec{Unsupported: true}},
 		{"all_set", map[string]string{
 			"proc/sys/kernel/kexec_load_disabled": "1\n",
 			"sys/kernel/security/lockdown":        "none integrity [confidentiality]\n",

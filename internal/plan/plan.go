@@ -243,6 +243,8 @@ func checkTarget(c *checker, in Inputs) {
 func checkKexec(c *checker, in Inputs) {
 	k := in.Facts.Kexec
 	switch {
+	case k.Unsupported:
+		c.fail(Refuse, CheckKexecAllowed, "the running kernel has no kexec support (/sys/kernel/kexec_loaded is missing)", time.Time{})
 	case k.LoadDisabled:
 		c.fail(Refuse, CheckKexecAllowed, "kexec is disabled: kernel.kexec_load_disabled = 1 (it cannot be re-enabled before a reboot)", time.Time{})
 	case !k.CapSysBoot:

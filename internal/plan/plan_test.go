@@ -226,6 +226,13 @@ func TestPlan(t *testing.T) {
 			trace:  results("kexec-allowed=fail"),
 		},
 		{
+			name:   "kernel_without_kexec",
+			opts:   []func(*Inputs){func(in *Inputs) { in.Facts.Kexec.Unsupported = true }},
+			action: Refuse, check: CheckKexecAllowed,
+			reason: []string{"no kexec support", "/sys/kernel/kexec_loaded"},
+			trace:  results("kexec-allowed=fail"),
+		},
+		{
 			name:   "no_cap_sys_boot",
 			opts:   []func(*Inputs){func(in *Inputs) { in.Facts.Kexec.CapSysBoot = false }},
 			action: Refuse, check: CheckKexecAllowed,
