@@ -39,8 +39,23 @@ deb: build
 deb-test:
 	packaging/test-deb.sh
 
+# VM scenarios: real kernels, systemd, dpkg and the real .deb under QEMU (two VMs at a time).
 vm-test: deb
 	$(GO) test -tags vm -count=1 -v -timeout 75m $(VM_TESTS)
+
+# A demo VM switches kernels; before/after and the history are printed.
+demo: deps deb
+	KU_DEMO=1 $(GO) test -tags vm -count=1 -v -run '^TestDemo$$' -timeout 45m $(VM_TESTS)
+
+# Performance figures: Go benchmarks, the cost of `status --json` as a process,
+# and the outage benchmark (kexec-upgrade vs kexec-tools by hand vs a reboot).
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	@echo "status --json on the debian_cloud fixture root (10 runs, the last shown):"
+	@for i in 1 2 3 4 5 6 7 8 9 10; do /usr/bin/time -f '%U user %S system seconds, %M KiB max RSS' \
+	  $(BIN) status --json --root internal/host/testdata/debian_cloud >/dev/null 2>/tmp/ku-time.$$$$ || true; done; cat /tmp/ku-time.$$$$; rm -f /tmp/ku-time.$$$$
+	$(MAKE) deb
+	KU_BENCH=1 $(GO) test -tags vm -count=1 -v -run '^TestOutageBench$$' -timeout 60m $(VM_TESTS)
 
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN) ./cmd/kexec-upgrade

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# host-deps.sh installs what the VM end-to-end tests need on a Debian bookworm host:
+# QEMU (TCG is enough, KVM is used by nobody here), qemu-img, mmdebstrap, mke2fs and ssh.
+# It runs `apt-get update` only when a package is missing, so a prepared machine pays nothing.
+set -euo pipefail
+
+pkgs=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+	case "$status" in
+	ii*) ;;
+	*) missing+=("$p") ;;
+	esac
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "host-deps.sh: missing packages ${missing[*]}; run this script as root to install them" >&2
+	exit 1
+fi
+
+echo "host-deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,52 @@
+//go:build vm
+
+package vmtest
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestProbeGap runs the probe against a loopback server that stops answering for a
+// while, and checks that the longest gap covers the outage and no more than it plus a
+// few probe intervals and one timeout.
+func TestProbeGap(t *testing.T) {
+	var down atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(probeBody))
+	}))
+	defer srv.Close()
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := &VM{name: "probe", logDir: t.TempDir()}
+	if _, err := fmt.Sscan(port, &vm.httpPort); err != nil {
+		t.Fatal(err)
+	}
+
+	const outage = 400 * time.Millisecond
+	p := vm.StartProbe()
+	time.Sleep(200 * time.Millisecond)
+	down.Store(true)
+	time.Sleep(outage)
+	down.Store(false)
+	time.Sleep(200 * time.Millisecond)
+	gap, answered := p.Stop()
+
+	if gap < outage || gap > outage+probeTimeout {
+		t.Errorf("Stop() longest gap = %v after a %v outage; want between %v and %v", gap, outage, outage, outage+probeTimeout)
+	}
+	if answered < 5 {
+		t.Errorf("Stop() answered = %d in 800 ms at a %v interval; want at least 5", answered, probeInterval)
+	}
+}
