@@ -16,6 +16,13 @@ import (
 func configRoot(t *testing.T, files map[string]string) string {
 	t.Helper()
 	root := t.TempDir()
+	writeFiles(t, root, files)
+	return root
+}
+
+// writeFiles writes files (relative path → content) under root.
+func writeFiles(t *testing.T, root string, files map[string]string) {
+	t.Helper()
 	for rel, content := range files {
 		path := filepath.Join(root, rel)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -25,7 +32,6 @@ func configRoot(t *testing.T, files map[string]string) string {
 			t.Fatal(err)
 		}
 	}
-	return root
 }
 
 // ownedByTester makes the config owner check accept the test user's files.

@@ -46,15 +46,7 @@ func fixtureRoot(t *testing.T, name string, files map[string]string) string {
 	if err != nil {
 		t.Fatalf("copy fixture %s: %v", name, err)
 	}
-	for rel, content := range files {
-		path := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, root, files)
 	return root
 }
 
