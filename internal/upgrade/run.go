@@ -274,7 +274,15 @@ func verify(ctx context.Context, env Env, st *state.State) (*state.Attempt, erro
 // Verify decides the outcome of a staged switch from the running kernel; it
 // is pure. userspace is when this boot's systemd started (zero if unknown).
 func Verify(staged state.Staged, running host.Running, now, userspace time.Time) state.Attempt {
-	a := state.Attempt{ID: staged.ID, At: now, From: staged.From, To: staged.To, Forced: staged.Forced}
+	// An attempt is dated by when the switch started, not when it was verified.
+	at := staged.QueuedAt
+	if at.IsZero() {
+		at = staged.StagedAt
+	}
+	if at.IsZero() {
+		at = now
+	}
+	a := state.Attempt{ID: staged.ID, At: at, From: staged.From, To: staged.To, Forced: staged.Forced}
 	runningKernel := state.Kernel{Release: running.Release, Build: running.Build}
 	switch {
 	case running.BootID == staged.OldBootID:

@@ -91,8 +91,9 @@ func TestVerify(t *testing.T) {
 			if a.Outcome != tc.outcome || a.Kind != tc.kind {
 				t.Errorf("%s = %s/%s (%q); want %s/%s", name, a.Outcome, a.Kind, a.Reason, tc.outcome, tc.kind)
 			}
-			if a.ID != tc.staged.ID || !a.At.Equal(now) || a.From != tc.staged.From || a.To != tc.staged.To || a.Forced != tc.staged.Forced {
-				t.Errorf("%s = %+v; want ID %s, At %v, %s → %s, forced %v", name, a, tc.staged.ID, now, tc.staged.From, tc.staged.To, tc.staged.Forced)
+			// An attempt is dated by when its switch was queued.
+			if a.ID != tc.staged.ID || !a.At.Equal(tc.staged.QueuedAt) || a.From != tc.staged.From || a.To != tc.staged.To || a.Forced != tc.staged.Forced {
+				t.Errorf("%s = %+v; want ID %s, At %v, %s → %s, forced %v", name, a, tc.staged.ID, tc.staged.QueuedAt, tc.staged.From, tc.staged.To, tc.staged.Forced)
 			}
 			switch {
 			case tc.duration == nil && a.DurationSeconds != nil:
