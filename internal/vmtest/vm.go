@@ -145,6 +145,11 @@ func (vm *VM) launch(t *testing.T, overlay string, opt Options) {
 		args := []string{
 			"-name", "ku-" + vm.name,
 			"-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", strconv.Itoa(opt.Memory),
+			// Guest time follows executed instructions, not the host clock: on a
+			// loaded host a starved vCPU thread otherwise shows the guest kernel
+			// huge time jumps, and a kernel that was just kexec-ed hung twice in
+			// early boot that way.
+			"-icount", "shift=auto,sleep=on",
 			"-nodefaults", "-no-user-config", "-nographic",
 			"-serial", "stdio",
 			"-qmp", "unix:" + vm.qmpPath + ",server=on,wait=off",
