@@ -128,7 +128,7 @@ func (a *app) cmdCheckConfig(ctx context.Context, args []string, adjust func(*ap
 	if err != nil {
 		lines := strings.Split(err.Error(), "\n")
 		if *asJSON {
-			writeJSON(a.stdout, map[string]any{"valid": false, "errors": lines})
+			writeCompactJSON(a.stdout, map[string]any{"valid": false, "errors": lines})
 			return errSilent
 		}
 		return err
@@ -146,7 +146,7 @@ func (a *app) cmdCheckConfig(ctx context.Context, args []string, adjust func(*ap
 		for _, s := range spans {
 			out.NextWindows = append(out.NextWindows, span{s.Start.Format(time.RFC3339), s.End.Format(time.RFC3339)})
 		}
-		writeJSON(a.stdout, out)
+		writeCompactJSON(a.stdout, out)
 		return nil
 	}
 	fmt.Fprintf(a.stdout, "configuration is valid (%s)\n", filesOrDefaults(cfg.Files))
@@ -187,6 +187,14 @@ func formatSpan(s window.Span) string {
 		return local
 	}
 	return fmt.Sprintf("%s (%s – %s UTC)", local, s.Start.UTC().Format("15:04"), s.End.UTC().Format("15:04"))
+}
+
+// writeCompactJSON prints one line, exactly as design.md's contract shows
+// check-config's output: scripts may match it as text.
+func writeCompactJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v) // writing to stdout: nothing useful to do on failure
 }
 
 func writeJSON(w io.Writer, v any) {
