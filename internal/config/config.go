@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -48,13 +49,71 @@ type Config struct {
 	CmdlineAppend string
 	// CmdlineRemove lists parameters removed from the running command line.
 	CmdlineRemove string
+	// Spread and Margin are the defaults of windows that set neither; each
+	// window's own values are in Windows.
+	Spread, Margin time.Duration
+	// FleetLock is the FleetLock server to take a reboot slot from; its URL
+	// is empty when none is configured.
+	FleetLock FleetLock
+	// Metrics says where the Prometheus textfile is written.
+	Metrics Metrics
 	// Files are the files read, in order, as absolute paths on the host.
 	Files []string
+
+	// windowSources says, for each window, where it was defined and which
+	// keys it set itself, so that defaults given in a later file apply and
+	// errors found after merging name the right file and line.
+	windowSources []windowSource
 }
+
+// FleetLock configures coordination through a FleetLock server.
+type FleetLock struct {
+	// URL is the server's base URL; empty means no coordination.
+	URL string
+	// Group is the lock group (FleetLock's client_params.group).
+	Group string
+	// ID is the client id; empty means derived from /etc/machine-id.
+	ID string
+}
+
+// Metrics configures the Prometheus node_exporter textfile.
+type Metrics struct {
+	// Enabled false means no metrics file is written.
+	Enabled bool
+	// Directory is the textfile collector's directory. The file is written
+	// only when the directory exists.
+	Directory string
+}
+
+// windowSource is where a window was defined.
+type windowSource struct {
+	file                 string
+	line                 int
+	spreadSet, marginSet bool
+}
+
+// Defaults of keys whose zero value is not the default.
+const (
+	// DefaultMargin keeps switches from starting in the last minutes of a
+	// window, so that one finishes before the window closes.
+	DefaultMargin = 5 * time.Minute
+	// DefaultFleetLockGroup is the group of Zincati and FleetLock servers.
+	DefaultFleetLockGroup = "default"
+	// DefaultMetricsDirectory is where Debian's prometheus-node-exporter
+	// reads textfiles from.
+	DefaultMetricsDirectory = "/var/lib/prometheus/node-exporter"
+)
 
 // Default returns the configuration used when no file sets anything.
 func Default() Config {
-	return Config{Enabled: true, MinUptime: DefaultMinUptime, Rebuilds: true}
+	return Config{
+		Enabled:   true,
+		MinUptime: DefaultMinUptime,
+		Rebuilds:  true,
+		Margin:    DefaultMargin,
+		FleetLock: FleetLock{Group: DefaultFleetLockGroup},
+		Metrics:   Metrics{Enabled: true, Directory: DefaultMetricsDirectory},
+	}
 }
 
 // Error is one problem in one configuration file.
@@ -154,10 +213,46 @@ func Load(root string, opt Options) (Config, error) {
 		}
 		errs = append(errs, apply(&cfg, display, data, opt.Local)...)
 	}
+	errs = append(errs, cfg.finish()...)
 	if len(errs) > 0 {
 		return cfg, errs
 	}
 	return cfg, nil
+}
+
+// finish applies the global spread and margin to the windows that set
+// neither, now that every file is read, and checks that each window leaves
+// time to switch.
+func (cfg *Config) finish() Errors {
+	var errs Errors
+	for i := range cfg.Windows {
+		w, src := &cfg.Windows[i], cfg.windowSources[i]
+		if !src.spreadSet {
+			w.Spread = cfg.Spread
+		}
+		if !src.marginSet {
+			w.Margin = cfg.Margin
+		}
+		if length := w.Length(); w.Spread+w.Margin >= length {
+			errs = append(errs, &Error{File: src.file, Line: src.line, Key: "window",
+				Msg: fmt.Sprintf("spread %s plus margin %s leave no time to switch in this %s window; shorten spread or margin",
+					FormatDuration(w.Spread), FormatDuration(w.Margin), FormatDuration(length))})
+		}
+	}
+	return errs
+}
+
+// FormatDuration writes a duration as an admin would in the file: "30m",
+// "1h30m", "45s", "0s".
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // checkOwner refuses files and directories that someone other than the
@@ -191,7 +286,9 @@ func Parse(name string, data []byte, local *time.Location) (Config, error) {
 		local = time.Local
 	}
 	cfg := Default()
-	if errs := apply(&cfg, name, data, local); len(errs) > 0 {
+	errs := apply(&cfg, name, data, local)
+	errs = append(errs, cfg.finish()...)
+	if len(errs) > 0 {
 		return cfg, errs
 	}
 	return cfg, nil
@@ -231,10 +328,23 @@ func apply(cfg *Config, file string, data []byte, local *time.Location) Errors {
 				continue
 			}
 			for i, t := range tables {
-				if w, ok := v.window(i, t, local); ok {
+				if w, src, ok := v.window(i, t, local); ok {
 					cfg.Windows = append(cfg.Windows, w)
+					cfg.windowSources = append(cfg.windowSources, src)
 				}
 			}
+		case "spread":
+			if d, ok := v.duration(key, val); ok {
+				cfg.Spread = d
+			}
+		case "margin":
+			if d, ok := v.duration(key, val); ok {
+				cfg.Margin = d
+			}
+		case "fleet_lock":
+			v.fleetLock(&cfg.FleetLock, val)
+		case "metrics":
+			v.metrics(&cfg.Metrics, val)
 		case "kernel":
 			t, ok := val.(map[string]any)
 			if !ok {
@@ -408,10 +518,11 @@ func (v *validator) cmdline(key string, val any) (string, bool) {
 	return strings.TrimSpace(s), true
 }
 
-func (v *validator) window(i int, t map[string]any, local *time.Location) (window.Window, bool) {
+func (v *validator) window(i int, t map[string]any, local *time.Location) (window.Window, windowSource, bool) {
 	prefix := fmt.Sprintf("window[%d].", i)
 	before := len(v.errs)
 	w := window.Window{Location: local}
+	src := windowSource{file: v.file, line: v.line(fmt.Sprintf("window[%d]", i))}
 	_, hasStart := t["start"]
 	_, hasEnd := t["end"]
 	for _, k := range sortedKeys(t) {
@@ -472,6 +583,14 @@ func (v *validator) window(i int, t map[string]any, local *time.Location) (windo
 				continue
 			}
 			w.Location = loc
+		case "spread":
+			if d, ok := v.duration(key, val); ok {
+				w.Spread, src.spreadSet = d, true
+			}
+		case "margin":
+			if d, ok := v.duration(key, val); ok {
+				w.Margin, src.marginSet = d, true
+			}
 		default:
 			v.unknown(key)
 		}
@@ -482,7 +601,116 @@ func (v *validator) window(i int, t map[string]any, local *time.Location) (windo
 	if !hasEnd {
 		v.add(prefix+"end", "missing (HH:MM)")
 	}
-	return w, len(v.errs) == before
+	return w, src, len(v.errs) == before
+}
+
+// table returns val as a table, or records that key must be one.
+func (v *validator) table(key string, val any) (map[string]any, bool) {
+	t, ok := val.(map[string]any)
+	if !ok {
+		v.add(key, fmt.Sprintf("must be a table ([%s])", key))
+	}
+	return t, ok
+}
+
+func (v *validator) fleetLock(fl *FleetLock, val any) {
+	t, ok := v.table("fleet_lock", val)
+	if !ok {
+		return
+	}
+	for _, k := range sortedKeys(t) {
+		key := "fleet_lock." + k
+		if k != "url" && k != "group" && k != "id" {
+			v.unknown(key)
+			continue
+		}
+		s, ok := v.str(key, t[k])
+		if !ok {
+			continue
+		}
+		switch k {
+		case "url":
+			if err := checkFleetLockURL(s); err != nil {
+				v.add(key, err.Error())
+				continue
+			}
+			fl.URL = s
+		case "group", "id":
+			// FleetLock servers use both as names of etcd keys and
+			// Kubernetes objects: keep to a safe alphabet.
+			if !validLockName(s) {
+				v.add(key, fmt.Sprintf("%q must be 1 to 253 characters of a-z, A-Z, 0-9, '-', '_' and '.'", s))
+				continue
+			}
+			if k == "group" {
+				fl.Group = s
+			} else {
+				fl.ID = s
+			}
+		}
+	}
+}
+
+// checkFleetLockURL accepts an absolute http or https URL without query,
+// fragment or user information.
+func checkFleetLockURL(s string) error {
+	if s == "" {
+		return errors.New(`is empty; remove [fleet_lock] to switch without a lock`)
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a URL", s)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q must start with http:// or https://", s)
+	case u.Host == "":
+		return fmt.Errorf("%q has no host", s)
+	case u.User != nil:
+		return fmt.Errorf("%q must not carry user information", s)
+	case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#"):
+		return fmt.Errorf("%q must not have a query or fragment", s)
+	}
+	return nil
+}
+
+func validLockName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) metrics(m *Metrics, val any) {
+	t, ok := v.table("metrics", val)
+	if !ok {
+		return
+	}
+	for _, k := range sortedKeys(t) {
+		key := "metrics." + k
+		switch k {
+		case "enabled":
+			if b, ok := v.boolean(key, t[k]); ok {
+				m.Enabled = b
+			}
+		case "directory":
+			s, ok := v.str(key, t[k])
+			if !ok {
+				continue
+			}
+			if !strings.HasPrefix(s, "/") || filepath.Clean(s) != s {
+				v.add(key, fmt.Sprintf("%q is not a clean absolute path", s))
+				continue
+			}
+			m.Directory = s
+		default:
+			v.unknown(key)
+		}
+	}
 }
 
 // loadZone accepts IANA names only: time.LoadLocation also takes "Local" and

@@ -21,10 +21,27 @@ const maxSegments = 32
 // window crosses midnight; End == Start means it lasts 24 hours. A window
 // belongs to the day it opens on; the package documentation gives the exact
 // rules, daylight saving time included.
+//
+// Spread and Margin narrow where a host may start a switch inside each span
+// (see [Window.Slot]): a fleet's hosts start at stable offsets spread over
+// Spread after the opening, and none starts within Margin of the closing.
 type Window struct {
 	Days       Days
 	Start, End Clock
 	Location   *time.Location
+	Spread     time.Duration
+	Margin     time.Duration
+}
+
+// Length is the nominal length of the window: End - Start on the wall clock,
+// 24 hours when they are equal. Daylight saving changes make a span an hour
+// shorter or longer than this.
+func (w Window) Length() time.Duration {
+	d := time.Duration(int(w.End.norm())-int(w.Start.norm())) * time.Minute
+	if d <= 0 {
+		d += 24 * time.Hour
+	}
+	return d
 }
 
 // Span is the half-open interval of instants [Start, End).
