@@ -64,6 +64,9 @@ type Facts struct {
 	Boot   map[string]BootFiles
 	Kexec  Kexec
 	Uptime time.Duration
+	// MachineID is /etc/machine-id without its newline, "" when unreadable;
+	// it places the host in a window's spread and names it to FleetLock.
+	MachineID string
 }
 
 // Gather reads the facts under root. It fails only when something essential
@@ -84,6 +87,7 @@ func Gather(root string) (Facts, error) {
 	if up, err := readFile(root, "proc/uptime"); err == nil {
 		f.Uptime = parseUptime(up)
 	}
+	f.MachineID, _ = readFile(root, "etc/machine-id")
 	return f, nil
 }
 

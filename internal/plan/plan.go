@@ -12,6 +12,7 @@ import (
 	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/window"
 )
 
 // Action is what a run does.
@@ -287,13 +288,7 @@ func checkSchedule(c *checker, in Inputs) {
 		c.fail(Postpone, CheckWindow, "no maintenance window is configured, so kexec-upgrade never switches automatically; add a [[window]] to /etc/kexec-upgrade/config.toml or run `kexec-upgrade run --now`", time.Time{})
 	default:
 		c.pass(CheckEnabled, "enabled")
-		if span, open := cfg.Windows.Open(in.Now); open {
-			c.pass(CheckWindow, "open until "+FormatTime(span.End))
-		} else if next := cfg.Windows.Next(in.Now, 1); len(next) > 0 {
-			c.fail(Postpone, CheckWindow, "maintenance window closed; next opens "+FormatTime(next[0].Start), next[0].Start)
-		} else {
-			c.fail(Postpone, CheckWindow, "maintenance window closed and never opens", time.Time{})
-		}
+		checkWindow(c, in)
 	}
 	minUp := cfg.MinUptime
 	switch up := in.Facts.Uptime; {
@@ -304,6 +299,87 @@ func checkSchedule(c *checker, in Inputs) {
 	default:
 		c.pass(CheckUptime, fmt.Sprintf("up for %s (min_uptime %s)", up.Round(time.Second), minUp))
 	}
+}
+
+// checkWindow: whether this host may start a switch now. Inside an open
+// window a host waits for its place in the spread, and none starts within
+// the margin before the window closes.
+func checkWindow(c *checker, in Inputs) {
+	frac := window.HostFraction(in.Facts.MachineID)
+	slots := in.Config.Windows.Slots(in.Now, frac)
+	if slots.Open {
+		end := slots.Window.End
+		if span, open := in.Config.Windows.Open(in.Now); open && span.End.After(end) {
+			end = span.End // overlapping windows: the union stays open longer
+		}
+		// Slots of overlapping windows may continue one another.
+		deadline := slots.Current.End
+		for range 8 {
+			more := in.Config.Windows.Slots(deadline, frac)
+			if !more.Open || !more.Current.End.After(deadline) {
+				break
+			}
+			deadline = more.Current.End
+		}
+		detail := "open until " + FormatTime(end)
+		if deadline.Before(end) {
+			detail += "; switches start until " + FormatTime(deadline)
+		}
+		c.pass(CheckWindow, detail)
+		return
+	}
+	next := slots.Next
+	if next.Start.IsZero() {
+		c.fail(Postpone, CheckWindow, "maintenance window closed and never opens", time.Time{})
+		return
+	}
+	turn := ""
+	if w, ok := spreadOf(in.Config.Windows, slots.Window, next); ok {
+		turn = fmt.Sprintf("this host's turn comes at %s (offset %s into its %s spread)",
+			FormatTime(next.Start), config.FormatDuration(window.Offset(frac, w.Spread)), config.FormatDuration(w.Spread))
+	}
+	span, open := in.Config.Windows.Open(in.Now)
+	switch {
+	case open && next.Start.Before(span.End) && turn != "":
+		c.fail(Postpone, CheckWindow, "maintenance window open, but "+turn, next.Start)
+	case open:
+		reason := fmt.Sprintf("maintenance window closes at %s: too close to start a switch (margin %s)",
+			FormatTime(span.End), config.FormatDuration(marginAt(in.Config.Windows, in.Now)))
+		reason += "; next opens " + FormatTime(slots.Window.Start)
+		if turn != "" {
+			reason += ", " + turn
+		}
+		c.fail(Postpone, CheckWindow, reason, next.Start)
+	default:
+		reason := "maintenance window closed; next opens " + FormatTime(slots.Window.Start)
+		if turn != "" {
+			reason += ", " + turn
+		}
+		c.fail(Postpone, CheckWindow, reason, next.Start)
+	}
+}
+
+// spreadOf returns the window whose span sp holds the slot next, when it has
+// a spread that delays this host.
+func spreadOf(s window.Schedule, sp, next window.Span) (window.Window, bool) {
+	for _, w := range s {
+		if w.Spread > 0 && next.Start.After(sp.Start) && w.Next(sp.Start).Start.Equal(sp.Start) && w.Slot(sp, 0).End.Equal(next.End) {
+			return w, true
+		}
+	}
+	return window.Window{}, false
+}
+
+// marginAt is the largest margin of the windows open at t: the one that
+// keeps this host from starting.
+func marginAt(s window.Schedule, t time.Time) time.Duration {
+	var m time.Duration
+	for _, w := range s {
+		if w.Contains(t) && w.Margin > m {
+			m = w.Margin
+		}
+	}
+	return m
 }
 
 // checkSystem: the momentary safety checks.
