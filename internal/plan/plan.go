@@ -144,6 +144,11 @@ func Plan(in Inputs) Decision {
 	c := &checker{d: Decision{Forced: in.Force}}
 	if in.ConfigErr != nil {
 		c.fail(Refuse, CheckConfig, "configuration is invalid: "+firstLine(in.ConfigErr.Error()), time.Time{})
+		// Still say whether a new kernel waits, for status and metrics.
+		if t := in.Target; t != nil && t.ImageErr == nil {
+			c.d.Target = t
+			c.d.New, c.d.WhyNew = Newness(*t, in.Facts.Running, config.Default().Rebuilds)
+		}
 		return c.d
 	}
 	c.pass(CheckConfig, fmt.Sprintf("%d file(s), %d window(s)", len(in.Config.Files), len(in.Config.Windows)))

@@ -127,14 +127,40 @@ type Decision struct {
 	At     time.Time `json:"at"`
 }
 
+// FleetLock is this host's standing with its FleetLock server.
+type FleetLock struct {
+	// Held is true from a successful pre-reboot (or one whose answer was
+	// lost) until a successful steady-state.
+	Held bool `json:"held"`
+	// Since is when the slot was taken.
+	Since time.Time `json:"since,omitzero"`
+	// LastAnswer is the server's last answer to either call.
+	LastAnswer *FleetLockAnswer `json:"last_answer,omitempty"`
+}
+
+// FleetLockAnswer is one answer of a FleetLock server, as shown to admins.
+type FleetLockAnswer struct {
+	At time.Time `json:"at"`
+	// Op is "pre-reboot" or "steady-state".
+	Op string `json:"op"`
+	// Status is the HTTP status; 0 when the server was not reached.
+	Status int `json:"status,omitempty"`
+	// Kind and Value are the server's error body, verbatim.
+	Kind  string `json:"kind,omitempty"`
+	Value string `json:"value,omitempty"`
+	// Error is the one-line error; "" on success.
+	Error string `json:"error,omitempty"`
+}
+
 // State is the whole file.
 type State struct {
-	Version  int          `json:"version"`
-	Staged   *Staged      `json:"staged,omitempty"`
-	Failed   []Failure    `json:"failed,omitempty"`
-	Attempts []Attempt    `json:"attempts,omitempty"`
-	Decision *Decision    `json:"decision,omitempty"`
-	Images   []ImageCheck `json:"images,omitempty"`
+	Version   int          `json:"version"`
+	Staged    *Staged      `json:"staged,omitempty"`
+	Failed    []Failure    `json:"failed,omitempty"`
+	Attempts  []Attempt    `json:"attempts,omitempty"`
+	Decision  *Decision    `json:"decision,omitempty"`
+	Images    []ImageCheck `json:"images,omitempty"`
+	FleetLock *FleetLock   `json:"fleet_lock,omitempty"`
 }
 
 // FailedBefore returns the recorded failure of a build, if any.

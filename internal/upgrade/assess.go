@@ -93,6 +93,11 @@ func Assess(ctx context.Context, env Env, force bool) (Report, error) {
 		r.NextWindows = r.Config.Windows.Next(r.Now, windowsShown)
 	}
 	r.Warnings = warnings(facts, r.State)
+	if m := r.Config.Metrics; r.ConfigErr == nil && m.Enabled && m.Directory != config.DefaultMetricsDirectory {
+		if _, ok := metricsDir(env.Root, m); !ok {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("metrics.directory %s does not exist: no metrics are written (create it, and let the unit write there with ReadWritePaths= in a drop-in)", m.Directory))
+		}
+	}
 
 	in := plan.Inputs{Now: r.Now, Config: r.Config, ConfigErr: r.ConfigErr, StateErr: r.StateErr, Facts: facts, Force: force}
 	if cand, ok := plan.ChooseTarget(facts); ok {

@@ -52,8 +52,16 @@ type Outcome struct {
 }
 
 // Run is one timer tick: take the lock, verify a previous switch, plan, record
-// the decision if it changed, and act on a switch.
+// the decision if it changed, act on a switch, and write the metrics.
 func Run(ctx context.Context, env Env, force bool) (Outcome, error) {
+	out, err := run(ctx, env, force)
+	if !out.Report.Now.IsZero() {
+		writeMetrics(env, out.Report)
+	}
+	return out, err
+}
+
+func run(ctx context.Context, env Env, force bool) (Outcome, error) {
 	var out Outcome
 	unlock, err := lock(env.Root)
 	if err != nil {
