@@ -5,7 +5,6 @@ package vmtest
 import (
 	"fmt"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,15 +105,15 @@ func benchKexecUpgrade(t *testing.T) outage {
 	return outage{name: "kexec-upgrade", gap: gap, answered: answered, note: note}
 }
 
-// consumed matches systemd's accounting line when the oneshot finishes.
-var consumed = regexp.MustCompile(`kexec-upgrade\.service: Consumed (\S+) CPU time`)
-
+// idleCPU is the CPU time of the service's last run, as systemd accounted
+// it (CPUAccounting=yes keeps CPUUsageNSec after a oneshot ends).
 func idleCPU(t *testing.T, vm *VM) string {
-	out := vm.Run(t, "journalctl -b -u kexec-upgrade.service -o cat --no-pager | grep 'Consumed' | tail -n 1")
-	if m := consumed.FindStringSubmatch(out); m != nil {
-		return m[1]
+	out := strings.TrimSpace(vm.Run(t, "systemctl show -P CPUUsageNSec kexec-upgrade.service"))
+	ns, err := strconv.ParseInt(out, 10, 64)
+	if err != nil {
+		return "unknown (CPUUsageNSec=" + out + ")"
 	}
-	return "unknown (" + strings.TrimSpace(out) + ")"
+	return fmt.Sprintf("%.1f ms", float64(ns)/1e6)
 }
 
 func benchByHand(t *testing.T) outage {
