@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/kexec-upgrade/kexec-upgrade/internal/fleetlock"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/window"
 )
 
@@ -630,59 +630,29 @@ func (v *validator) fleetLock(fl *FleetLock, val any) {
 		}
 		switch k {
 		case "url":
-			if err := checkFleetLockURL(s); err != nil {
+			if s == "" {
+				v.add(key, "is empty; remove [fleet_lock] to switch without a lock")
+				continue
+			}
+			if _, err := fleetlock.NormalizeBaseURL(s); err != nil {
 				v.add(key, err.Error())
 				continue
 			}
 			fl.URL = s
-		case "group", "id":
-			// FleetLock servers use both as names of etcd keys and
-			// Kubernetes objects: keep to a safe alphabet.
-			if !validLockName(s) {
-				v.add(key, fmt.Sprintf("%q must be 1 to 253 characters of a-z, A-Z, 0-9, '-', '_' and '.'", s))
+		case "group":
+			if err := fleetlock.ValidateGroup(s); err != nil {
+				v.add(key, err.Error())
 				continue
 			}
-			if k == "group" {
-				fl.Group = s
-			} else {
-				fl.ID = s
+			fl.Group = s
+		case "id":
+			if err := fleetlock.ValidateID(s); err != nil {
+				v.add(key, err.Error())
+				continue
 			}
+			fl.ID = s
 		}
 	}
-}
-
-// checkFleetLockURL accepts an absolute http or https URL without query,
-// fragment or user information.
-func checkFleetLockURL(s string) error {
-	if s == "" {
-		return errors.New(`is empty; remove [fleet_lock] to switch without a lock`)
-	}
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%q is not a URL", s)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("%q must start with http:// or https://", s)
-	case u.Host == "":
-		return fmt.Errorf("%q has no host", s)
-	case u.User != nil:
-		return fmt.Errorf("%q must not carry user information", s)
-	case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#"):
-		return fmt.Errorf("%q must not have a query or fragment", s)
-	}
-	return nil
-}
-
-func validLockName(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 func (v *validator) metrics(m *Metrics, val any) {

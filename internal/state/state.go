@@ -132,8 +132,16 @@ type FleetLock struct {
 	// Held is true from a successful pre-reboot (or one whose answer was
 	// lost) until a successful steady-state.
 	Held bool `json:"held"`
+	// Unconfirmed is true when Held only because a pre-reboot's answer was
+	// lost: the server may or may not have given the slot.
+	Unconfirmed bool `json:"unconfirmed,omitempty"`
 	// Since is when the slot was taken.
 	Since time.Time `json:"since,omitzero"`
+	// URL, Group and ID are the identity the slot was taken with, so it is
+	// given back to the same server even after the configuration changed.
+	URL   string `json:"url,omitempty"`
+	Group string `json:"group,omitempty"`
+	ID    string `json:"id,omitempty"`
 	// LastAnswer is the server's last answer to either call.
 	LastAnswer *FleetLockAnswer `json:"last_answer,omitempty"`
 }

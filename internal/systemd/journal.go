@@ -25,6 +25,7 @@ const (
 	EventVerified    = "verified"
 	EventFailed      = "failed"
 	EventUpToDate    = "up-to-date"
+	EventFleetLock   = "fleet-lock"
 )
 
 // MessageID returns the MESSAGE_ID of an event kind, "" for an unknown one.
@@ -46,13 +47,15 @@ func MessageID(kind string) string {
 		return "0290f6f5193b44bc87a611aa4c2209e8"
 	case EventUpToDate:
 		return "8d5cc0d4a3f84e0c9a8e61f1b3b1a4d2"
+	case EventFleetLock:
+		return "131e87a1b9de4a80b5c8a5907270566f"
 	}
 	return ""
 }
 
 // Kinds lists every event kind.
 func Kinds() []string {
-	return []string{EventConfigError, EventPostponed, EventRefused, EventStaged, EventSwitching, EventVerified, EventFailed, EventUpToDate}
+	return []string{EventConfigError, EventPostponed, EventRefused, EventStaged, EventSwitching, EventVerified, EventFailed, EventUpToDate, EventFleetLock}
 }
 
 // Event is one structured journal entry. Fields become KEXEC_UPGRADE_<NAME>.

@@ -53,6 +53,8 @@ type Env struct {
 	Journal Journal
 	// LockHolder probes dpkg's locks ("" when idle).
 	LockHolder func() (string, error)
+	// FleetLockTimeout bounds each FleetLock call (0: the client's default).
+	FleetLockTimeout time.Duration
 }
 
 // Report is everything a run or status knows after planning.

@@ -92,6 +92,9 @@ func run(ctx context.Context, env Env, force bool) (Outcome, error) {
 	out.Report = r
 	if r.StateErr == nil {
 		st = mergeCache(st, r)
+		// A slot held since before this boot is given back first (a failed
+		// switch keeps it, to stop the fleet's rollout).
+		releaseSlot(ctx, env, &st)
 	}
 	d := r.Decision
 	if d.Action != plan.Switch {
@@ -344,6 +347,14 @@ func act(ctx context.Context, env Env, st *state.State, r Report, last *state.De
 		From: state.Kernel{Release: r.Facts.Running.Release, Build: r.Facts.Running.Build},
 		To:   state.Kernel{Release: t.Release, Build: t.Build},
 	}
+	// tookSlot is set once the FleetLock server gave a slot: a switch that
+	// does not start gives it back at once.
+	tookSlot := false
+	giveBack := func() {
+		if tookSlot {
+			releaseSlot(ctx, env, st)
+		}
+	}
 	// fail records a failed attempt; lasting failures also mark the build.
 	fail := func(kind, reason string, lasting bool) error {
 		attempt.Outcome, attempt.Kind, attempt.Reason = state.OutcomeLoadFailed, kind, reason
@@ -352,6 +363,7 @@ func act(ctx context.Context, env Env, st *state.State, r Report, last *state.De
 			st.MarkFailed(attempt)
 		}
 		st.Staged = nil
+		giveBack()
 		st.Decision = &state.Decision{Action: "failed", Check: kind, Reason: reason, Target: attempt.To, At: now}
 		if err := state.Save(env.Root, *st); err != nil {
 			reason += "; " + err.Error()
@@ -364,6 +376,7 @@ func act(ctx context.Context, env Env, st *state.State, r Report, last *state.De
 	staged := false
 	postpone := func(check, reason string) error {
 		st.Staged = nil
+		giveBack()
 		logIt := staged || decisionChanged(last, plan.Decision{Action: plan.Postpone, Check: check, Reason: reason, Target: t})
 		if logIt {
 			st.Decision = &state.Decision{Action: string(plan.Postpone), Check: check, Reason: reason, Target: attempt.To, At: now}
@@ -391,6 +404,16 @@ func act(ctx context.Context, env Env, st *state.State, r Report, last *state.De
 	}
 	if img.Release != t.Release || img.Build != t.Build {
 		return postpone(plan.CheckImage, fmt.Sprintf("%s changed since it was checked (now %s %s)", t.Files.Image, img.Release, img.Build))
+	}
+	if fl := r.Config.FleetLock; fl.URL != "" {
+		id, err := fleetIdentity(fl, r.Facts)
+		if err != nil {
+			return postpone(CheckFleetLock, err.Error())
+		}
+		if reason, err := takeSlot(ctx, env, st, id); err != nil {
+			return postpone(CheckFleetLock, reason)
+		}
+		tookSlot = true
 	}
 	if ctx.Err() != nil {
 		return postpone(plan.CheckSystemState, "kexec-upgrade was asked to stop before loading")

@@ -1,0 +1,137 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/fleetlock"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
+)
+
+// CheckFleetLock names the FleetLock step in traces and the journal: the
+// last gate before a switch, after every check of the plan has passed.
+const CheckFleetLock = "fleet-lock"
+
+// FleetIdentity is who this host is to its FleetLock server.
+type FleetIdentity struct {
+	URL, Group, ID string
+}
+
+// fleetIdentity resolves the configured identity: the id defaults to one
+// derived from /etc/machine-id (never the raw id, which machine-id(5) asks
+// to keep private).
+func fleetIdentity(cfg config.FleetLock, f host.Facts) (FleetIdentity, error) {
+	id := FleetIdentity{URL: cfg.URL, Group: cfg.Group, ID: cfg.ID}
+	if id.ID == "" {
+		derived, err := fleetlock.MachineID([]byte(f.MachineID))
+		if err != nil {
+			return id, fmt.Errorf("fleet_lock.id is not set and none can be derived from /etc/machine-id: %w", err)
+		}
+		id.ID = derived
+	}
+	return id, nil
+}
+
+// fleetClient builds the client for an identity.
+func fleetClient(env Env, id FleetIdentity) (*fleetlock.Client, error) {
+	return fleetlock.New(id.URL, id.Group, id.ID, env.FleetLockTimeout)
+}
+
+// recordAnswer keeps the server's answer in the state, dated by the run's
+// clock, and logs it when it differs from the last one: a server that is
+// down for an hour is one journal line, not twelve.
+func recordAnswer(env Env, st *state.State, id FleetIdentity, ans fleetlock.Answer, callErr error) {
+	fl := st.FleetLock
+	if fl == nil {
+		fl = &state.FleetLock{}
+		st.FleetLock = fl
+	}
+	a := &state.FleetLockAnswer{At: env.Now(), Op: ans.Op, Status: ans.Status, Kind: ans.Kind, Value: ans.Value}
+	if callErr != nil {
+		a.Error = oneLine(callErr.Error())
+	}
+	changed := fl.LastAnswer == nil || fl.LastAnswer.Op != a.Op || fl.LastAnswer.Status != a.Status ||
+		fl.LastAnswer.Kind != a.Kind || fl.LastAnswer.Value != a.Value || fl.LastAnswer.Error != a.Error
+	fl.LastAnswer = a
+	if !changed {
+		return
+	}
+	summary := ans.String()
+	if callErr != nil {
+		summary = a.Error
+	}
+	send(env, systemd.Event{Kind: systemd.EventFleetLock, Message: "fleet lock: " + summary, Fields: map[string]string{
+		"FLEET_OP": ans.Op, "FLEET_URL": id.URL, "FLEET_GROUP": id.Group, "FLEET_ID": id.ID,
+		"FLEET_STATUS": fmt.Sprint(ans.Status), "FLEET_KIND": ans.Kind, "FLEET_VALUE": ans.Value, "REASON": summary,
+	}})
+}
+
+// holdsAfterFailure reports whether the slot stays held on purpose: the
+// last switch's kernel did not come up, and releasing the slot would let
+// the next host of the fleet try the same kernel.
+func holdsAfterFailure(st state.State) bool {
+	last, ok := st.LastAttempt()
+	return ok && last.Outcome == state.OutcomeFailed
+}
+
+// releaseSlot sends steady-state for a held slot, with the identity that
+// took it, unless a failed switch keeps it held. It reports the call's
+// error, which never stops a run: later runs retry.
+func releaseSlot(ctx context.Context, env Env, st *state.State) error {
+	fl := st.FleetLock
+	if fl == nil || !fl.Held || st.Staged != nil || holdsAfterFailure(*st) {
+		return nil
+	}
+	id := FleetIdentity{URL: fl.URL, Group: fl.Group, ID: fl.ID}
+	c, err := fleetClient(env, id)
+	if err != nil {
+		return err
+	}
+	ans, err := c.SteadyState(ctx)
+	recordAnswer(env, st, id, ans, err)
+	if err == nil {
+		fl.Held, fl.Since, fl.Unconfirmed = false, time.Time{}, false
+	}
+	return err
+}
+
+// takeSlot asks for a slot before a switch. A refusal or an unreachable
+// server is a postponement with the server's words; a lost answer may have
+// given us the slot, so it counts as held (unconfirmed) until a
+// steady-state clears it.
+func takeSlot(ctx context.Context, env Env, st *state.State, id FleetIdentity) (reason string, err error) {
+	c, err := fleetClient(env, id)
+	if err != nil {
+		return "fleet lock: " + err.Error(), err
+	}
+	ans, err := c.PreReboot(ctx)
+	recordAnswer(env, st, id, ans, err)
+	fl := st.FleetLock
+	fl.URL, fl.Group, fl.ID = id.URL, id.Group, id.ID
+	switch {
+	case err == nil:
+		if !fl.Held || fl.Unconfirmed {
+			fl.Since = env.Now()
+		}
+		fl.Held, fl.Unconfirmed = true, false
+		return "", nil
+	case errors.Is(err, fleetlock.ErrRefused):
+		return fmt.Sprintf("fleet lock not granted by %s: %s", id.URL, ans.String()), err
+	default:
+		if !fl.Held {
+			fl.Held, fl.Unconfirmed, fl.Since = true, true, env.Now()
+		}
+		return "fleet lock server did not answer: " + oneLine(err.Error()), err
+	}
+}
+
+func oneLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
