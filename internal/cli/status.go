@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/plan"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/upgrade"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/window"
 )
 
 // The JSON shapes of status --json; the keys are a stable interface
@@ -53,6 +56,37 @@ type (
 		Configured bool      `json:"configured"`
 		Open       bool      `json:"open"`
 		Next       *jsonSpan `json:"next"`
+		// Slot is when this host may start a switch in the open or next
+		// window: after its spread offset, before the margin.
+		Slot *jsonSlot `json:"slot"`
+	}
+	jsonSlot struct {
+		Start         string `json:"start"`
+		End           string `json:"end"`
+		Open          bool   `json:"open"`
+		Spread        string `json:"spread"`
+		SpreadOffset  string `json:"spread_offset"`
+		OffsetSeconds int64  `json:"spread_offset_seconds"`
+		Margin        string `json:"margin"`
+	}
+	jsonFleetAnswer struct {
+		At     string `json:"at"`
+		Op     string `json:"op"`
+		Status int    `json:"status"`
+		Kind   string `json:"kind,omitempty"`
+		Value  string `json:"value,omitempty"`
+		Error  string `json:"error,omitempty"`
+	}
+	jsonFleetLock struct {
+		Configured  bool             `json:"configured"`
+		URL         string           `json:"url"`
+		Group       string           `json:"group"`
+		ID          string           `json:"id"`
+		Held        bool             `json:"held"`
+		Unconfirmed bool             `json:"unconfirmed"`
+		HeldSince   *string          `json:"held_since"`
+		KeptHeld    string           `json:"kept_held,omitempty"`
+		LastAnswer  *jsonFleetAnswer `json:"last_answer"`
 	}
 	jsonConfig struct {
 		Valid  bool     `json:"valid"`
@@ -71,15 +105,16 @@ type (
 		DurationSeconds *float64   `json:"duration_seconds"`
 	}
 	jsonStatus struct {
-		Running     jsonRunning  `json:"running"`
-		Target      *jsonTarget  `json:"target"`
-		Decision    jsonDecision `json:"decision"`
-		Window      jsonWindow   `json:"window"`
-		Config      jsonConfig   `json:"config"`
-		LastOutcome *jsonAttempt `json:"last_outcome"`
-		Staged      bool         `json:"staged"`
-		State       *string      `json:"state_error"`
-		Warnings    []string     `json:"warnings"`
+		Running     jsonRunning   `json:"running"`
+		Target      *jsonTarget   `json:"target"`
+		Decision    jsonDecision  `json:"decision"`
+		Window      jsonWindow    `json:"window"`
+		Config      jsonConfig    `json:"config"`
+		LastOutcome *jsonAttempt  `json:"last_outcome"`
+		FleetLock   jsonFleetLock `json:"fleet_lock"`
+		Staged      bool          `json:"staged"`
+		State       *string       `json:"state_error"`
+		Warnings    []string      `json:"warnings"`
 	}
 )
 
@@ -136,15 +171,103 @@ func buildStatus(r upgrade.Report) jsonStatus {
 		s.Window.Open = n.Contains(r.Now)
 		s.Window.Next = &jsonSpan{Start: n.Start.Format(time.RFC3339), End: n.End.Format(time.RFC3339)}
 	}
+	s.Window.Slot = slotJSON(r)
 	if last, ok := r.State.LastAttempt(); ok {
 		j := attemptJSON(last)
 		s.LastOutcome = &j
 	}
+	s.FleetLock = fleetJSON(r)
 	if r.StateErr != nil {
 		msg := r.StateErr.Error()
 		s.State = &msg
 	}
 	return s
+}
+
+// slotJSON is this host's slot in the open or next window, nil without one.
+func slotJSON(r upgrade.Report) *jsonSlot {
+	if r.ConfigErr != nil || len(r.Config.Windows) == 0 {
+		return nil
+	}
+	frac := window.HostFraction(r.Facts.MachineID)
+	sl := r.Config.Windows.Slots(r.Now, frac)
+	slot := sl.Next
+	if sl.Open {
+		slot = sl.Current
+	}
+	if slot.Start.IsZero() {
+		return nil
+	}
+	// The window the slot belongs to gives the spread and margin.
+	var w window.Window
+	for _, c := range r.Config.Windows {
+		if c.Next(sl.Window.Start).Start.Equal(sl.Window.Start) && c.Slot(sl.Window, frac) == slot {
+			w = c
+			break
+		}
+	}
+	off := window.Offset(frac, w.Spread)
+	return &jsonSlot{Start: slot.Start.Format(time.RFC3339), End: slot.End.Format(time.RFC3339), Open: sl.Open,
+		Spread: config.FormatDuration(w.Spread), SpreadOffset: config.FormatDuration(off), OffsetSeconds: int64(off / time.Second),
+		Margin: config.FormatDuration(w.Margin)}
+}
+
+// fleetJSON is the host's standing with its FleetLock server.
+func fleetJSON(r upgrade.Report) jsonFleetLock {
+	var j jsonFleetLock
+	if r.ConfigErr == nil && r.Config.FleetLock.URL != "" {
+		j.Configured = true
+		id, _ := upgrade.ResolveFleetIdentity(r.Config.FleetLock, r.Facts)
+		j.URL, j.Group, j.ID = id.URL, id.Group, id.ID
+	}
+	fl := r.State.FleetLock
+	if fl == nil {
+		return j
+	}
+	if fl.Held {
+		j.Held, j.Unconfirmed = true, fl.Unconfirmed
+		j.URL, j.Group, j.ID = fl.URL, fl.Group, fl.ID
+		if !fl.Since.IsZero() {
+			since := fl.Since.UTC().Format(time.RFC3339)
+			j.HeldSince = &since
+		}
+		if upgrade.HoldsAfterFailure(r.State) {
+			last, _ := r.State.LastAttempt()
+			j.KeptHeld = fmt.Sprintf("the switch to %s failed (%s): the slot stays held so the fleet's rollout stops; after a fix, a verified switch (run --now) gives it back, or release it on the server", last.To.Release, last.Kind)
+		}
+	}
+	if a := fl.LastAnswer; a != nil {
+		j.LastAnswer = &jsonFleetAnswer{At: a.At.UTC().Format(time.RFC3339), Op: a.Op, Status: a.Status, Kind: a.Kind, Value: a.Value, Error: a.Error}
+	}
+	return j
+}
+
+// describeFleet is the status line of the fleet lock.
+func describeFleet(j jsonFleetLock) string {
+	var b strings.Builder
+	switch {
+	case j.Held && j.Unconfirmed:
+		fmt.Fprintf(&b, "maybe held (a pre-reboot got no answer); the next run sends steady-state to %s", j.URL)
+	case j.Held:
+		fmt.Fprintf(&b, "held at %s as %s (group %s)", j.URL, j.ID, j.Group)
+		if j.HeldSince != nil {
+			fmt.Fprintf(&b, " since %s", *j.HeldSince)
+		}
+	case j.Configured:
+		fmt.Fprintf(&b, "not held; %s as %s (group %s)", j.URL, j.ID, j.Group)
+	default:
+		b.WriteString("not configured")
+	}
+	if a := j.LastAnswer; a != nil {
+		b.WriteString("; last answer: ")
+		if a.Error != "" {
+			b.WriteString(a.Error)
+		} else {
+			fmt.Fprintf(&b, "%s %d %s", a.Op, a.Status, http.StatusText(a.Status))
+		}
+		fmt.Fprintf(&b, " (%s)", a.At)
+	}
+	return b.String()
 }
 
 func attemptJSON(a state.Attempt) jsonAttempt {
@@ -197,10 +320,20 @@ func printStatus(w io.Writer, r upgrade.Report, s jsonStatus) {
 	default:
 		line("Window:", "next %s", formatSpan(r.NextWindows[0]))
 	}
+	if sl := s.Window.Slot; sl != nil && (sl.OffsetSeconds > 0 || sl.Margin != "0s") {
+		line("", "this host starts switches from %s to %s (spread offset %s of %s, margin %s)",
+			sl.Start, sl.End, sl.SpreadOffset, sl.Spread, sl.Margin)
+	}
 	if last, ok := r.State.LastAttempt(); ok {
 		line("Last switch:", "%s", describeAttempt(last))
 	} else {
 		line("Last switch:", "none recorded")
+	}
+	if s.FleetLock.Configured || s.FleetLock.Held || s.FleetLock.LastAnswer != nil {
+		line("Fleet lock:", "%s", describeFleet(s.FleetLock))
+		if s.FleetLock.KeptHeld != "" {
+			line("", "%s", s.FleetLock.KeptHeld)
+		}
 	}
 	switch {
 	case r.State.Staged != nil:
@@ -251,14 +384,24 @@ func (a *app) cmdHistory(ctx context.Context, args []string, adjust func(*app)) 
 	attempts := upgrade.History(events, st)
 	if *asJSON {
 		out := struct {
-			Attempts []jsonAttempt `json:"attempts"`
+			Attempts  []jsonAttempt  `json:"attempts"`
+			FleetLock *jsonFleetLock `json:"fleet_lock,omitempty"`
 		}{Attempts: []jsonAttempt{}}
+		if st.FleetLock != nil {
+			j := fleetJSON(upgrade.Report{State: st})
+			out.FleetLock = &j
+		}
 		for _, at := range attempts {
 			out.Attempts = append(out.Attempts, attemptJSON(at))
 		}
 		writeJSON(a.stdout, out)
 		return nil
 	}
+	defer func() {
+		if st.FleetLock != nil {
+			fmt.Fprintf(a.stdout, "\nFleet lock: %s\n", describeFleet(fleetJSON(upgrade.Report{State: st})))
+		}
+	}()
 	if len(attempts) == 0 {
 		fmt.Fprintln(a.stdout, "no switch attempts recorded")
 		return nil

@@ -23,10 +23,10 @@ type FleetIdentity struct {
 	URL, Group, ID string
 }
 
-// fleetIdentity resolves the configured identity: the id defaults to one
+// ResolveFleetIdentity resolves the configured identity: the id defaults to one
 // derived from /etc/machine-id (never the raw id, which machine-id(5) asks
 // to keep private).
-func fleetIdentity(cfg config.FleetLock, f host.Facts) (FleetIdentity, error) {
+func ResolveFleetIdentity(cfg config.FleetLock, f host.Facts) (FleetIdentity, error) {
 	id := FleetIdentity{URL: cfg.URL, Group: cfg.Group, ID: cfg.ID}
 	if id.ID == "" {
 		derived, err := fleetlock.MachineID([]byte(f.MachineID))
@@ -72,10 +72,10 @@ func recordAnswer(env Env, st *state.State, id FleetIdentity, ans fleetlock.Answ
 	}})
 }
 
-// holdsAfterFailure reports whether the slot stays held on purpose: the
+// HoldsAfterFailure reports whether the slot stays held on purpose: the
 // last switch's kernel did not come up, and releasing the slot would let
 // the next host of the fleet try the same kernel.
-func holdsAfterFailure(st state.State) bool {
+func HoldsAfterFailure(st state.State) bool {
 	last, ok := st.LastAttempt()
 	return ok && last.Outcome == state.OutcomeFailed
 }
@@ -85,7 +85,7 @@ func holdsAfterFailure(st state.State) bool {
 // error, which never stops a run: later runs retry.
 func releaseSlot(ctx context.Context, env Env, st *state.State) error {
 	fl := st.FleetLock
-	if fl == nil || !fl.Held || st.Staged != nil || holdsAfterFailure(*st) {
+	if fl == nil || !fl.Held || st.Staged != nil || HoldsAfterFailure(*st) {
 		return nil
 	}
 	id := FleetIdentity{URL: fl.URL, Group: fl.Group, ID: fl.ID}

@@ -406,7 +406,7 @@ func act(ctx context.Context, env Env, st *state.State, r Report, last *state.De
 		return postpone(plan.CheckImage, fmt.Sprintf("%s changed since it was checked (now %s %s)", t.Files.Image, img.Release, img.Build))
 	}
 	if fl := r.Config.FleetLock; fl.URL != "" {
-		id, err := fleetIdentity(fl, r.Facts)
+		id, err := ResolveFleetIdentity(fl, r.Facts)
 		if err != nil {
 			return postpone(CheckFleetLock, err.Error())
 		}
