@@ -3,6 +3,7 @@ package fleetlock
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -12,7 +13,8 @@ import (
 //
 // Rules:
 //   - surrounding white space is ignored;
-//   - the scheme must be http or https and a host is required;
+//   - the scheme must be http or https, a host is required, and a port, if
+//     given, must be 1-65535;
 //   - user info (user:password@), a query and a fragment are rejected: the
 //     protocol has no use for them and credentials would end up in logs and
 //     in the status output;
@@ -44,6 +46,11 @@ func NormalizeBaseURL(raw string) (string, error) {
 	}
 	if u.Opaque != "" || u.Host == "" || u.Hostname() == "" {
 		return "", fmt.Errorf("fleetlock URL %q: host is missing", raw)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("fleetlock URL %q: invalid port %q", raw, port)
+		}
 	}
 	if u.User != nil {
 		return "", fmt.Errorf("fleetlock URL %q: user info (credentials) is not supported", raw)

@@ -95,7 +95,10 @@ func releaseSlot(ctx context.Context, env Env, st *state.State) error {
 	}
 	ans, err := c.SteadyState(ctx)
 	recordAnswer(env, st, id, ans, err)
-	if err == nil {
+	// A slot that was only maybe ours and that the server refuses to
+	// release (poseidon answers 423 while another host holds the lease) was
+	// never ours: stop asking.
+	if err == nil || (fl.Unconfirmed && errors.Is(err, fleetlock.ErrRefused)) {
 		fl.Held, fl.Since, fl.Unconfirmed = false, time.Time{}, false
 	}
 	return err

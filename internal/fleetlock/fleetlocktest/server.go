@@ -322,7 +322,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else if s.mode == Poseidon {
 		rep = s.poseidonLocked(r, call.Op, body)
 	} else {
-		rep = s.airlockLocked(call.Op, r, body)
+		rep = s.airlockLocked(r, call.Op, body)
 	}
 	call.Status, call.Kind, call.Value = rep.status, rep.kind, rep.value
 	s.calls = append(s.calls, call)
@@ -372,7 +372,7 @@ func notFound() reply {
 }
 
 // airlockLocked imitates coreos/airlock internal/server/{pre_reboot,steady_state,http_params}.go.
-func (s *Server) airlockLocked(op string, r *http.Request, body []byte) reply {
+func (s *Server) airlockLocked(r *http.Request, op string, body []byte) reply {
 	if op != OpPreReboot && op != OpSteadyState {
 		return notFound()
 	}

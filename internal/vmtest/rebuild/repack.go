@@ -1,14 +1,17 @@
 package rebuild
 
 import (
+	"archive/tar"
 	"bytes"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel"
 )
@@ -42,10 +45,11 @@ type Result struct {
 // boot/vmlinuz-<release> replaced by PatchImage's output (same size, mode
 // and time), and the vmlinuz line of DEBIAN/md5sums updated; every other
 // file is left as it is. The file is named <package>_<version>_<arch>.deb
-// (without an epoch) and is replaced if it exists. It runs dpkg-deb -R and
-// dpkg-deb -b (gzip compression, files owned by root) and dpkg
-// --compare-versions, and uses a temporary directory of about the
-// package's installed size.
+// (without an epoch) and is replaced if it exists. File modes, owners
+// (root) and times are kept, so dpkg-deb -c lists the same entries. It
+// runs dpkg-deb -R, dpkg-deb -b (gzip -1: fast, larger than the original)
+// and dpkg --compare-versions, and uses a temporary directory of about
+// the package's installed size.
 func Repack(srcDeb, dstDir string) (Result, error) {
 	work, err := os.MkdirTemp("", "kexec-upgrade-rebuild-")
 	if err != nil {
@@ -59,9 +63,14 @@ func Repack(srcDeb, dstDir string) (Result, error) {
 	return res, nil
 }
 
+// repack does the work of Repack in the scratch directory work.
 func repack(srcDeb, dstDir, work string) (Result, error) {
 	root := filepath.Join(work, "root")
 	if err := run("dpkg-deb", "-R", srcDeb, root); err != nil {
+		return Result{}, err
+	}
+	topTime, err := rootTime(srcDeb)
+	if err != nil {
 		return Result{}, err
 	}
 	// dpkg-deb -b wants the control directory no more open than 0775.
@@ -142,10 +151,50 @@ func repack(srcDeb, dstDir, work string) (Result, error) {
 		fileVersion = fileVersion[i+1:]
 	}
 	res.Path = filepath.Join(dstDir, res.Package+"_"+fileVersion+"_"+arch+".deb")
-	if err := run("dpkg-deb", "--root-owner-group", "-Zgzip", "-b", root, res.Path); err != nil {
+	// dpkg-deb -R keeps the times of everything but the top directory,
+	// which the extraction itself changes.
+	if err := os.Chtimes(root, topTime, topTime); err != nil {
+		return Result{}, fmt.Errorf("package root time: %w", err)
+	}
+	// gzip -1: the package is a test fixture, built on every run.
+	if err := run("dpkg-deb", "--root-owner-group", "-Zgzip", "-z1", "-b", root, res.Path); err != nil {
 		return Result{}, err
 	}
 	return res, nil
+}
+
+// rootTime returns the modification time of the top directory ("./") in
+// the data archive of a package.
+func rootTime(deb string) (time.Time, error) {
+	cmd := exec.Command("dpkg-deb", "--fsys-tarfile", deb)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w", deb, err)
+	}
+	if err := cmd.Start(); err != nil {
+		return time.Time{}, fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w", deb, err)
+	}
+	var mtime time.Time
+	h, herr := tar.NewReader(pipe).Next()
+	if herr == nil {
+		mtime = h.ModTime
+		if h.Name != "./" || h.Typeflag != tar.TypeDir {
+			herr = fmt.Errorf("first entry is %q, not the directory \"./\"", h.Name)
+		}
+	}
+	_, cerr := io.Copy(io.Discard, pipe) // let dpkg-deb finish normally
+	werr := cmd.Wait()
+	switch {
+	case werr != nil:
+		return time.Time{}, fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w: %s", deb, werr, strings.TrimSpace(stderr.String()))
+	case herr != nil:
+		return time.Time{}, fmt.Errorf("data archive of %s: %w", deb, herr)
+	case cerr != nil:
+		return time.Time{}, fmt.Errorf("data archive of %s: %w", deb, cerr)
+	}
+	return mtime, nil
 }
 
 // run runs a command and returns an error holding its output if it fails.

@@ -1,0 +1,640 @@
+package fleetlock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/fleetlock/fleetlocktest"
+)
+
+var modes = []fleetlocktest.Mode{fleetlocktest.Airlock, fleetlocktest.Poseidon}
+
+const (
+	me    = "7a3f0c9e51d24b8e9c1f2a6b3d4e5f60"
+	other = "0b1c2d3e4f5a4b6c8d7e9f0a1b2c3d4e"
+	grp   = "workers"
+)
+
+func newTestClient(t *testing.T, url string, timeout time.Duration) *Client {
+	t.Helper()
+	c, err := New(url, grp, me, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// want describes an expected outcome per mode.
+type want struct {
+	status      int    // 0: unreachable
+	kind, value string // of a refusal
+	body        string // Answer.Body / ServerError.Body
+}
+
+func TestClientAgainstServers(t *testing.T) {
+	tests := []struct {
+		name        string
+		slots       int
+		setup       func(s *fleetlocktest.Server)
+		op          string
+		want        map[fleetlocktest.Mode]want
+		wantHolders []string
+	}{
+		{
+			name: "pre-reboot slot free",
+			op:   OpPreReboot,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 200},
+				fleetlocktest.Poseidon: {status: 200, body: "obtained reboot lease"},
+			},
+			wantHolders: []string{me},
+		},
+		{
+			name:  "pre-reboot slot busy",
+			setup: func(s *fleetlocktest.Server) { s.Hold(grp, other) },
+			op:    OpPreReboot,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 500, kind: "failed_lock", value: "all 1 semaphore slots currently locked"},
+				fleetlocktest.Poseidon: {status: 423, kind: "lock_held", value: "reboot lease lock unavailable, held by " + other},
+			},
+			wantHolders: []string{other},
+		},
+		{
+			name:  "pre-reboot second of two slots",
+			slots: 2,
+			setup: func(s *fleetlocktest.Server) { s.Hold(grp, other) },
+			op:    OpPreReboot,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 200},
+				fleetlocktest.Poseidon: {status: 200, body: "obtained reboot lease"},
+			},
+			wantHolders: []string{other, me},
+		},
+		{
+			name:  "pre-reboot other group busy",
+			setup: func(s *fleetlocktest.Server) { s.Hold("default", other) },
+			op:    OpPreReboot,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 200},
+				fleetlocktest.Poseidon: {status: 200, body: "obtained reboot lease"},
+			},
+			wantHolders: []string{me},
+		},
+		{
+			name:  "pre-reboot re-entrant",
+			setup: func(s *fleetlocktest.Server) { s.Hold(grp, me) },
+			op:    OpPreReboot,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 200},
+				fleetlocktest.Poseidon: {status: 200, body: "retained reboot lease"},
+			},
+			wantHolders: []string{me},
+		},
+		{
+			name:  "steady-state after holding",
+			setup: func(s *fleetlocktest.Server) { s.Hold(grp, me) },
+			op:    OpSteadyState,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 200},
+				fleetlocktest.Poseidon: {status: 200, body: "unlocked reboot lease for " + me},
+			},
+			wantHolders: []string{},
+		},
+		{
+			name: "steady-state holding nothing, slot free",
+			op:   OpSteadyState,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 200},
+				fleetlocktest.Poseidon: {status: 200, body: "reboot lease already unlocked"},
+			},
+			wantHolders: []string{},
+		},
+		{
+			name:  "steady-state holding nothing, slot held by other",
+			setup: func(s *fleetlocktest.Server) { s.Hold(grp, other) },
+			op:    OpSteadyState,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 200},
+				fleetlocktest.Poseidon: {status: 423, kind: "lock_held", value: "reboot lease unlock unavailable, held by " + other},
+			},
+			wantHolders: []string{other},
+		},
+		{
+			name: "500 with JSON body",
+			setup: func(s *fleetlocktest.Server) {
+				s.FailNext(500, "failed_sem_init", "failed to initialize semaphore manager: context deadline exceeded")
+			},
+			op: OpPreReboot,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 500, kind: "failed_sem_init", value: "failed to initialize semaphore manager: context deadline exceeded"},
+				fleetlocktest.Poseidon: {status: 500, kind: "failed_sem_init", value: "failed to initialize semaphore manager: context deadline exceeded"},
+			},
+			wantHolders: []string{},
+		},
+		{
+			name: "500 with JSON body on steady-state",
+			setup: func(s *fleetlocktest.Server) {
+				s.Hold(grp, me)
+				s.FailNext(500, "internal_error", "error uncordoning node")
+			},
+			op: OpSteadyState,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 500, kind: "internal_error", value: "error uncordoning node"},
+				fleetlocktest.Poseidon: {status: 500, kind: "internal_error", value: "error uncordoning node"},
+			},
+			wantHolders: []string{me},
+		},
+		{
+			name:  "502 with non-JSON body",
+			setup: func(s *fleetlocktest.Server) { s.FailNextRaw(502, "<html>\r\n<h1>502 Bad Gateway</h1>\r\n</html>\r\n") },
+			op:    OpPreReboot,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 502, body: "<html> <h1>502 Bad Gateway</h1> </html>"},
+				fleetlocktest.Poseidon: {status: 502, body: "<html> <h1>502 Bad Gateway</h1> </html>"},
+			},
+			wantHolders: []string{},
+		},
+		{
+			name:  "500 with empty body",
+			setup: func(s *fleetlocktest.Server) { s.FailNextRaw(500, "") },
+			op:    OpPreReboot,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 500},
+				fleetlocktest.Poseidon: {status: 500},
+			},
+			wantHolders: []string{},
+		},
+		{
+			name:  "unknown group (airlock configured groups)",
+			setup: func(s *fleetlocktest.Server) { s.SetGroups("default") },
+			op:    OpPreReboot,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 400, kind: "unknown_group", value: `unknown group "workers"`},
+				fleetlocktest.Poseidon: {status: 200, body: "obtained reboot lease"},
+			},
+		},
+		{
+			name:  "server down (connection dropped)",
+			setup: func(s *fleetlocktest.Server) { s.SetDown(true) },
+			op:    OpPreReboot,
+			want: map[fleetlocktest.Mode]want{
+				fleetlocktest.Airlock:  {status: 0},
+				fleetlocktest.Poseidon: {status: 0},
+			},
+			wantHolders: []string{},
+		},
+	}
+	for _, tt := range tests {
+		for _, mode := range modes {
+			t.Run(mode.String()+"/"+tt.name, func(t *testing.T) {
+				s := fleetlocktest.New(mode, max(tt.slots, 1))
+				if tt.setup != nil {
+					tt.setup(s)
+				}
+				hs := httptest.NewServer(s)
+				defer hs.Close()
+				c := newTestClient(t, hs.URL+"/", 2*time.Second)
+				call := c.PreReboot
+				if tt.op == OpSteadyState {
+					call = c.SteadyState
+				}
+				w := tt.want[mode]
+				start := time.Now()
+				ans, err := call(context.Background())
+				checkAnswer(t, ans, err, tt.op, hs.URL, w)
+				if d := time.Since(start); d > time.Second {
+					t.Errorf("call took %v", d)
+				}
+				if tt.wantHolders != nil {
+					got := s.Holders(grp)
+					if !sameSet(got, tt.wantHolders) {
+						t.Errorf("holders = %q, want %q", got, tt.wantHolders)
+					}
+				}
+			})
+		}
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+func checkAnswer(t *testing.T, ans Answer, err error, op, base string, w want) {
+	t.Helper()
+	if ans.Op != op || ans.URL != base+"/v1/"+op || ans.Time.IsZero() {
+		t.Errorf("answer op/url/time = %q %q %v", ans.Op, ans.URL, ans.Time)
+	}
+	if ans.Status != w.status || ans.Kind != w.kind || ans.Value != w.value || ans.Body != w.body {
+		t.Errorf("answer = %+v, want %+v", ans, w)
+	}
+	switch {
+	case w.status == 200:
+		if err != nil || !ans.OK() || ans.Error != "" {
+			t.Fatalf("err = %v, answer %+v; want success", err, ans)
+		}
+	case w.status == 0:
+		if !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrRefused) {
+			t.Fatalf("err = %v; want ErrUnreachable only", err)
+		}
+		if ans.OK() || ans.Error != err.Error() {
+			t.Errorf("answer = %+v for err %v", ans, err)
+		}
+	default:
+		var se *ServerError
+		if !errors.As(err, &se) || !errors.Is(err, ErrRefused) || errors.Is(err, ErrUnreachable) {
+			t.Fatalf("err = %#v; want a *ServerError", err)
+		}
+		if se.Op != op || se.Status != w.status || se.Kind != w.kind || se.Value != w.value || se.Body != w.body {
+			t.Errorf("ServerError = %+v, want %+v", se, w)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "\n") || !strings.Contains(msg, op) || !strings.Contains(msg, fmt.Sprint(w.status)) ||
+			!strings.Contains(msg, w.kind) || !strings.Contains(msg, w.value) || !strings.Contains(msg, w.body) {
+			t.Errorf("error %q misses op, status, kind, value or body", msg)
+		}
+		if ans.OK() || ans.Error != msg {
+			t.Errorf("answer = %+v for err %v", ans, err)
+		}
+	}
+	if s := ans.String(); strings.Contains(s, "\n") || s == "" {
+		t.Errorf("Answer.String() = %q", s)
+	}
+}
+
+func TestRequestWireFormat(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := fleetlocktest.New(mode, 1)
+			hs := httptest.NewServer(s)
+			defer hs.Close()
+			c := newTestClient(t, hs.URL, 0)
+			if c.Timeout() != DefaultTimeout {
+				t.Errorf("Timeout() = %v, want %v", c.Timeout(), DefaultTimeout)
+			}
+			if _, err := c.PreReboot(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.SteadyState(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			calls := s.Calls()
+			if len(calls) != 2 {
+				t.Fatalf("%d calls, want 2", len(calls))
+			}
+			wantBody := `{"client_params":{"id":"` + me + `","group":"` + grp + `"}}`
+			for i, op := range []string{OpPreReboot, OpSteadyState} {
+				got := calls[i]
+				if got.Op != op || got.Method != "POST" || got.Header != "true" || got.UserAgent != UserAgent ||
+					got.ContentType != "application/json" || got.Body != wantBody || got.ID != me || got.Group != grp {
+					t.Errorf("call %d = %+v", i, got)
+				}
+			}
+		})
+	}
+}
+
+func TestBasePathPrefix(t *testing.T) {
+	s := fleetlocktest.New(fleetlocktest.Poseidon, 1)
+	mux := http.NewServeMux()
+	mux.Handle("/lock/", http.StripPrefix("/lock", s))
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	for _, base := range []string{hs.URL + "/lock", hs.URL + "/lock/", hs.URL + "/lock//"} {
+		c := newTestClient(t, base, time.Second)
+		if c.BaseURL() != hs.URL+"/lock" {
+			t.Errorf("BaseURL() = %q", c.BaseURL())
+		}
+		if ans, err := c.PreReboot(context.Background()); err != nil || ans.URL != hs.URL+"/lock/v1/pre-reboot" {
+			t.Errorf("PreReboot via %q = %+v, %v", base, ans, err)
+		}
+	}
+	// Pointing at the server root instead of the prefix is a 404, not a success.
+	c := newTestClient(t, hs.URL, time.Second)
+	_, err := c.PreReboot(context.Background())
+	var se *ServerError
+	if !errors.As(err, &se) || se.Status != 404 {
+		t.Errorf("PreReboot at the wrong base = %v; want a 404 ServerError", err)
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	// A closed listener: connection refused.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	// The handlers read the request body so that the server notices when the
+	// client goes away; hung is closed before the servers are.
+	hung := make(chan struct{})
+	sleeper := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select { // hang until the client gives up or the test ends
+		case <-r.Context().Done():
+		case <-hung:
+		}
+	}))
+	defer sleeper.Close()
+
+	hungBody := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"kind":"x",`))
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-hung:
+		}
+	}))
+	defer hungBody.Close()
+
+	delayed := fleetlocktest.New(fleetlocktest.Airlock, 1)
+	delayed.SetDelay(10 * time.Second)
+	delayedSrv := httptest.NewServer(delayed)
+	defer delayedSrv.Close()
+	defer close(hung)
+
+	const timeout = 300 * time.Millisecond
+	tests := []struct {
+		name              string
+		url               string
+		wantInErr         string
+		wantRefusedStatus int // the hung body still yields the status line
+	}{
+		{name: "closed listener", url: "http://" + addr, wantInErr: "connection refused"},
+		{name: "hung handler", url: sleeper.URL, wantInErr: "no answer within 300ms"},
+		{name: "delayed test server", url: delayedSrv.URL, wantInErr: "no answer within 300ms"},
+		{name: "unresolvable host", url: "http://fleetlock.invalid", wantInErr: "fleetlock.invalid"},
+		{name: "hung body after 500", url: hungBody.URL, wantRefusedStatus: 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestClient(t, tt.url, timeout)
+			start := time.Now()
+			ans, err := c.PreReboot(context.Background())
+			elapsed := time.Since(start)
+			if elapsed > timeout+time.Second {
+				t.Errorf("call took %v with a %v timeout", elapsed, timeout)
+			}
+			if tt.wantRefusedStatus != 0 {
+				var se *ServerError
+				if !errors.As(err, &se) || se.Status != tt.wantRefusedStatus || !strings.Contains(se.Body, "reading body failed") {
+					t.Fatalf("err = %v; want a %d ServerError noting the body read failure", err, tt.wantRefusedStatus)
+				}
+				return
+			}
+			if !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrRefused) {
+				t.Fatalf("err = %v; want ErrUnreachable", err)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "fleetlock server unreachable: pre-reboot ") || !strings.Contains(msg, tt.wantInErr) || strings.Contains(msg, "\n") {
+				t.Errorf("error %q: want one line containing %q", msg, tt.wantInErr)
+			}
+			if ans.Status != 0 || ans.Error != msg || ans.Time.IsZero() || ans.OK() {
+				t.Errorf("answer = %+v", ans)
+			}
+		})
+	}
+}
+
+func TestSuccessWithHungBodyIsSuccess(t *testing.T) {
+	hung := make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = w.Write([]byte("obtained"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-hung:
+		}
+	}))
+	defer hs.Close()
+	defer close(hung)
+	c := newTestClient(t, hs.URL, 300*time.Millisecond)
+	start := time.Now()
+	ans, err := c.PreReboot(context.Background())
+	if err != nil || !ans.OK() || ans.Body != "obtained" {
+		t.Fatalf("PreReboot = %+v, %v; want success", ans, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+func TestCallerCancellation(t *testing.T) {
+	s := fleetlocktest.New(fleetlocktest.Poseidon, 1)
+	s.SetDelay(10 * time.Second)
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	c := newTestClient(t, hs.URL, 5*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	ans, err := c.PreReboot(ctx)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnreachable) || errors.Is(err, ErrRefused) {
+		t.Fatalf("err = %v; want context.Canceled only", err)
+	}
+	if ans.Error == "" || time.Since(start) > 2*time.Second {
+		t.Errorf("answer %+v after %v", ans, time.Since(start))
+	}
+	// An already cancelled context fails at once; a nil context is tolerated.
+	if _, err := c.SteadyState(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("SteadyState(cancelled) = %v", err)
+	}
+	s.SetDelay(0)
+	var nilCtx context.Context // a nil context must not panic
+	if _, err := c.SteadyState(nilCtx); err != nil {
+		t.Errorf("SteadyState(nil) = %v", err)
+	}
+	var nilClient *Client
+	if _, err := nilClient.PreReboot(context.Background()); err == nil {
+		t.Error("nil client succeeded")
+	}
+}
+
+func TestRedirectNotFollowed(t *testing.T) {
+	s := fleetlocktest.New(fleetlocktest.Airlock, 1)
+	target := httptest.NewServer(s)
+	defer target.Close()
+	for _, code := range []int{301, 302, 307, 308} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			redir := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, target.URL+r.URL.Path, code)
+			}))
+			defer redir.Close()
+			c := newTestClient(t, redir.URL, time.Second)
+			_, err := c.PreReboot(context.Background())
+			var se *ServerError
+			if !errors.As(err, &se) || se.Status != code || se.Location != target.URL+"/v1/pre-reboot" {
+				t.Fatalf("err = %#v; want a %d ServerError with the Location", err, code)
+			}
+			if !strings.Contains(err.Error(), "not followed") {
+				t.Errorf("error %q does not say the redirect was not followed", err)
+			}
+			if n := len(s.Calls()); n != 0 {
+				t.Errorf("redirect target got %d calls", n)
+			}
+		})
+	}
+}
+
+func TestOnly200IsSuccess(t *testing.T) {
+	for _, code := range []int{201, 202, 204, 299, 404, 409, 423, 503, 599} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(code)
+			}))
+			defer hs.Close()
+			c := newTestClient(t, hs.URL, time.Second)
+			ans, err := c.PreReboot(context.Background())
+			var se *ServerError
+			if !errors.As(err, &se) || se.Status != code || ans.Status != code || ans.OK() {
+				t.Fatalf("status %d: answer %+v, err %v; want a ServerError", code, ans, err)
+			}
+		})
+	}
+}
+
+func TestOversizedBodies(t *testing.T) {
+	big := strings.Repeat("x", 3*MaxResponseBytes)
+	tests := []struct {
+		name string
+		body string
+	}{
+		{name: "huge text", body: big},
+		{name: "huge JSON value", body: `{"kind":"k","value":"` + big + `"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(500)
+				_, _ = w.Write([]byte(tt.body))
+			}))
+			defer hs.Close()
+			c := newTestClient(t, hs.URL, 2*time.Second)
+			_, err := c.PreReboot(context.Background())
+			var se *ServerError
+			if !errors.As(err, &se) || se.Kind != "" || len(se.Body) > maxSummary+len("…") || !strings.HasSuffix(se.Body, "…") {
+				t.Fatalf("err = %v; want a truncated body", err)
+			}
+			if len(err.Error()) > 1024 {
+				t.Errorf("error is %d bytes long", len(err.Error()))
+			}
+		})
+	}
+}
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		name, url, group, id string
+		wantErr              string
+	}{
+		{name: "ok", url: "https://h/lock/", group: "default", id: me},
+		{name: "group with dots and dashes", url: "https://h", group: "Site-1.rack-2", id: "node-1.example.com"},
+		{name: "bad url", url: "ftp://h", group: "default", id: me, wantErr: "scheme"},
+		{name: "empty group", url: "https://h", group: "", id: me, wantErr: "group is empty"},
+		{name: "group with space", url: "https://h", group: "my group", id: me, wantErr: "want 1 to 253"},
+		{name: "group with slash", url: "https://h", group: "a/b", id: me, wantErr: "want 1 to 253"},
+		{name: "group too long", url: "https://h", group: strings.Repeat("g", 254), id: me, wantErr: "want 1 to 253"},
+		{name: "empty id", url: "https://h", group: "default", id: "", wantErr: "id is empty"},
+		{name: "id with newline", url: "https://h", group: "default", id: "a\nb", wantErr: "printable"},
+		{name: "id invalid UTF-8", url: "https://h", group: "default", id: "a\xffb", wantErr: "printable"},
+		{name: "id too long", url: "https://h", group: "default", id: strings.Repeat("i", 254), wantErr: "printable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := New(tt.url, tt.group, tt.id, time.Second)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("New = %v; want one-line error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Group() != tt.group || c.ID() != tt.id || c.Timeout() != time.Second {
+				t.Errorf("client = %q %q %v", c.Group(), c.ID(), c.Timeout())
+			}
+		})
+	}
+}
+
+func TestServerErrorMessage(t *testing.T) {
+	tests := []struct {
+		err  *ServerError
+		want string
+	}{
+		{&ServerError{Op: OpPreReboot, Status: 409, Kind: "failed_lock", Value: "semaphore is full (held by 7a3f…)"},
+			"fleetlock server refused pre-reboot: 409 Conflict: failed_lock: semaphore is full (held by 7a3f…)"},
+		{&ServerError{Op: OpPreReboot, Status: 423, Kind: "lock_held", Value: "reboot lease lock unavailable, held by x"},
+			"fleetlock server refused pre-reboot: 423 Locked: lock_held: reboot lease lock unavailable, held by x"},
+		{&ServerError{Op: OpSteadyState, Status: 466, Kind: "failure_foo", Value: "failed to perform foo"},
+			"fleetlock server refused steady-state: 466: failure_foo: failed to perform foo"},
+		{&ServerError{Op: OpPreReboot, Status: 500, Kind: "only_kind"},
+			"fleetlock server refused pre-reboot: 500 Internal Server Error: only_kind"},
+		{&ServerError{Op: OpPreReboot, Status: 500, Value: "only value"},
+			"fleetlock server refused pre-reboot: 500 Internal Server Error: only value"},
+		{&ServerError{Op: OpPreReboot, Status: 502, Body: "<h1>Bad Gateway</h1>"},
+			"fleetlock server refused pre-reboot: 502 Bad Gateway: body: <h1>Bad Gateway</h1>"},
+		{&ServerError{Op: OpPreReboot, Status: 503},
+			"fleetlock server refused pre-reboot: 503 Service Unavailable: empty body"},
+		{&ServerError{Op: OpPreReboot, Status: 500, Kind: "k", Value: "line1\nline2"},
+			`fleetlock server refused pre-reboot: 500 Internal Server Error: k: "line1\nline2"`},
+		{&ServerError{Op: OpPreReboot, Status: 307, Location: "https://new/v1/pre-reboot"},
+			"fleetlock server refused pre-reboot: 307 Temporary Redirect: redirect to https://new/v1/pre-reboot not followed (fix the configured URL)"},
+		{nil, "<nil>"},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() =\n%q, want\n%q", got, tt.want)
+		}
+	}
+	long := &ServerError{Op: OpPreReboot, Status: 500, Kind: "k", Value: strings.Repeat("é", 4000)}
+	if msg := long.Error(); len(msg) > maxShownValue+200 || !strings.HasSuffix(msg, "…") {
+		t.Errorf("long value rendered in %d bytes", len(msg))
+	}
+	if !errors.Is(fmt.Errorf("wrapped: %w", error(&ServerError{Op: OpPreReboot, Status: 500})), ErrRefused) {
+		t.Error("wrapped ServerError does not match ErrRefused")
+	}
+}
+
+func TestAnswerJSON(t *testing.T) {
+	a := Answer{Time: time.Date(2026, 3, 28, 2, 30, 0, 0, time.UTC), Op: OpPreReboot, URL: "https://h/v1/pre-reboot",
+		Status: 423, Kind: "lock_held", Value: "held by x", Error: "fleetlock server refused pre-reboot: 423 Locked: lock_held: held by x"}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"time":"2026-03-28T02:30:00Z","op":"pre-reboot","url":"https://h/v1/pre-reboot","status":423,"kind":"lock_held","value":"held by x","error":"fleetlock server refused pre-reboot: 423 Locked: lock_held: held by x"}`
+	if string(b) != want {
+		t.Errorf("JSON =\n%s, want\n%s", b, want)
+	}
+	var back Answer
+	if err := json.Unmarshal(b, &back); err != nil || back != a {
+		t.Errorf("round trip = %+v, %v", back, err)
+	}
+	ok := Answer{Op: OpSteadyState, Status: 200, Body: "steady-state confirmed"}
+	if got := ok.String(); got != "steady-state: 200 OK: steady-state confirmed" {
+		t.Errorf("String() = %q", got)
+	}
+	if got := a.String(); got != a.Error {
+		t.Errorf("String() = %q", got)
+	}
+}
