@@ -20,6 +20,7 @@
 #   debs/old/*.deb    the old kernel's package
 #   debs/new/*.deb    the new kernel's package
 #   debs/kexec/*.deb  kexec-tools and the packages it needs that the image lacks
+#   debs/metrics/*.deb prometheus-node-exporter and the packages it needs that the image lacks
 #   manifest.env      releases, versions, file names and the guest's clock epoch (the
 #                     earliest time systemd lets the clock have), as shell assignments
 set -euo pipefail
@@ -128,7 +129,7 @@ customize_hook() {
 	# Packages that scenarios install into a running guest: downloaded by the guest's own
 	# apt, so exactly the missing dependencies come along.
 	local d
-	for d in new kexec; do
+	for d in new kexec metrics; do
 		rm -rf "$root/var/cache/ku-vm-$d"
 		mkdir -p "$root/var/cache/ku-vm-$d/partial" "$out/debs/$d"
 	done
@@ -136,7 +137,9 @@ customize_hook() {
 		-o Dir::Cache::Archives=/var/cache/ku-vm-new/ install --download-only "$new_pkg" >&2
 	chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends \
 		-o Dir::Cache::Archives=/var/cache/ku-vm-kexec/ install --download-only kexec-tools >&2
-	for d in new kexec; do
+	chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends \
+		-o Dir::Cache::Archives=/var/cache/ku-vm-metrics/ install --download-only prometheus-node-exporter >&2
+	for d in new kexec metrics; do
 		cp "$root/var/cache/ku-vm-$d/"*.deb "$out/debs/$d/"
 		rm -rf "$root/var/cache/ku-vm-$d"
 	done
@@ -257,6 +260,10 @@ build() {
 	for f in "$tmp/debs/kexec/"*.deb; do
 		kexec_debs+="$(basename "$f") "
 	done
+	metrics_debs=""
+	for f in "$tmp/debs/metrics/"*.deb; do
+		metrics_debs+="$(basename "$f") "
+	done
 	cat >"$tmp/manifest.env" <<-EOF
 	OLD_PACKAGE=$old_pkg
 	OLD_VERSION=$old_ver
@@ -267,6 +274,7 @@ build() {
 	NEW_RELEASE=$new_rel
 	NEW_DEB=debs/new/$new_deb
 	KEXEC_DEBS="${kexec_debs% }"
+	METRICS_DEBS="${metrics_debs% }"
 	CLOCK_EPOCH=$clock_epoch
 	EOF
 

@@ -36,6 +36,8 @@ type image struct {
 	key       string
 	old, new  KernelInfo
 	kexecDebs []string
+	// metricsDebs are prometheus-node-exporter and what it needs that the image lacks.
+	metricsDebs []string
 	// clockEpoch is the earliest wall-clock time the guest's systemd accepts: it moves
 	// an earlier clock forward to this instant at boot.
 	clockEpoch time.Time
@@ -95,7 +97,7 @@ func readManifest(dir string) (*image, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
-	for _, name := range []string{"OLD_RELEASE", "OLD_DEB", "NEW_RELEASE", "NEW_DEB", "KEXEC_DEBS", "CLOCK_EPOCH"} {
+	for _, name := range []string{"OLD_RELEASE", "OLD_DEB", "NEW_RELEASE", "NEW_DEB", "KEXEC_DEBS", "METRICS_DEBS", "CLOCK_EPOCH"} {
 		if vals[name] == "" {
 			return nil, fmt.Errorf("manifest: %s is missing", name)
 		}
@@ -127,7 +129,12 @@ func readManifest(dir string) (*image, error) {
 	for _, name := range strings.Fields(vals["KEXEC_DEBS"]) {
 		img.kexecDebs = append(img.kexecDebs, filepath.Join(dir, "debs", "kexec", name))
 	}
-	for _, p := range append([]string{img.base, img.kernel, img.initrd, img.key, img.old.Deb, img.new.Deb}, img.kexecDebs...) {
+	for _, name := range strings.Fields(vals["METRICS_DEBS"]) {
+		img.metricsDebs = append(img.metricsDebs, filepath.Join(dir, "debs", "metrics", name))
+	}
+	files := []string{img.base, img.kernel, img.initrd, img.key, img.old.Deb, img.new.Deb}
+	files = append(files, img.kexecDebs...)
+	for _, p := range append(files, img.metricsDebs...) {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("image file: %w", err)
 		}

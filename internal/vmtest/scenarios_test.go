@@ -69,7 +69,13 @@ func modTime(path string) time.Time {
 // an admin would, and writes the scenario's configuration drop-in.
 func productGuest(t *testing.T, name string, clock time.Time, config string) *VM {
 	t.Helper()
-	vm := Start(t, Options{Name: name, Clock: clock})
+	return productGuestWith(t, Options{Name: name, Clock: clock}, config)
+}
+
+// productGuestWith is productGuest with every option of Start.
+func productGuestWith(t *testing.T, opt Options, config string) *VM {
+	t.Helper()
+	vm := Start(t, opt)
 	vm.CopyIn(t, builtDeb(t), "/root/kexec-upgrade.deb")
 	vm.Run(t, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/kexec-upgrade.deb >/dev/null")
 	if got := strings.TrimSpace(vm.Run(t, "systemctl is-enabled kexec-upgrade.timer")); got != "enabled" {

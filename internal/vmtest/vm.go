@@ -46,6 +46,10 @@ type Options struct {
 	Clock time.Time
 	// Memory is the guest's memory in MiB; default 1024.
 	Memory int
+	// HostNet lets the guest open connections to the host's loopback at
+	// 10.0.2.2 (a FleetLock server run by the test); guests are otherwise
+	// isolated (QEMU's restrict=on).
+	HostNet bool
 }
 
 // VM is a running QEMU guest.
@@ -136,6 +140,10 @@ func (vm *VM) launch(t *testing.T, overlay string, opt Options) {
 	if !opt.Clock.IsZero() {
 		rtc = "base=" + opt.Clock.UTC().Format("2006-01-02T15:04:05") + ",clock=vm"
 	}
+	restrict := "on"
+	if opt.HostNet {
+		restrict = "off"
+	}
 	for attempt := 1; ; attempt++ {
 		ports, err := freePorts(2)
 		if err != nil {
@@ -156,7 +164,7 @@ func (vm *VM) launch(t *testing.T, overlay string, opt Options) {
 			"-kernel", vm.img.kernel, "-initrd", vm.img.initrd,
 			"-append", "root=/dev/vda rw console=ttyS0,115200",
 			"-drive", "file=" + overlay + ",if=virtio,format=qcow2,cache=unsafe",
-			"-netdev", fmt.Sprintf("user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22,hostfwd=tcp:127.0.0.1:%d-:8080", vm.sshPort, vm.httpPort),
+			"-netdev", fmt.Sprintf("user,id=net0,restrict=%s,hostfwd=tcp:127.0.0.1:%d-:22,hostfwd=tcp:127.0.0.1:%d-:8080", restrict, vm.sshPort, vm.httpPort),
 			"-device", "virtio-net-pci,netdev=net0",
 			"-rtc", rtc,
 		}
@@ -274,6 +282,10 @@ func (vm *VM) Kernels() (old, new KernelInfo) { return vm.img.old, vm.img.new }
 
 // KexecToolsDebs returns the .deb files that install kexec-tools into the guest.
 func (vm *VM) KexecToolsDebs() []string { return append([]string(nil), vm.img.kexecDebs...) }
+
+// MetricsDebs returns prometheus-node-exporter's .deb and those of the packages it
+// needs that the image lacks.
+func (vm *VM) MetricsDebs() []string { return append([]string(nil), vm.img.metricsDebs...) }
 
 // LastBoot returns the release and boot_id of the last KU-BOOTED line the harness waited for.
 func (vm *VM) LastBoot() (release, bootID string) {
