@@ -143,7 +143,7 @@ func (a *app) cmdStatus(ctx context.Context, args []string, adjust func(*app)) e
 
 func buildStatus(r upgrade.Report) jsonStatus {
 	run := r.Facts.Running
-	d := r.Decision
+	d := upgrade.ShownDecision(r)
 	s := jsonStatus{
 		Running:  jsonRunning{Release: run.Release, Build: run.Build, BootID: run.BootID, Cmdline: run.Cmdline},
 		Decision: jsonDecision{Action: string(d.Action), Reason: d.Reason, Check: d.Check, Cmdline: d.Cmdline, Steps: d.Steps},
@@ -296,7 +296,7 @@ func printStatus(w io.Writer, r upgrade.Report, s jsonStatus) {
 	} else {
 		line("Target:", "none (no linux-image package with a /boot/vmlinuz is installed)")
 	}
-	d := r.Decision
+	d := upgrade.ShownDecision(r)
 	switch d.Action {
 	case plan.Switch:
 		line("Decision:", "switch now: %s", d.Reason)

@@ -10,6 +10,7 @@ import (
 	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/fleetlock"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/plan"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
 )
@@ -137,4 +138,24 @@ func takeSlot(ctx context.Context, env Env, st *state.State, id FleetIdentity) (
 func oneLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return s
+}
+
+// ShownDecision is the decision status shows: the plan's, except that a
+// switch the FleetLock server refused at the last run is shown as that
+// postponement, since the plan alone (which never calls the server) cannot
+// know it. The next run asks the server again.
+func ShownDecision(r Report) plan.Decision {
+	d := r.Decision
+	last := r.State.Decision
+	if d.Action != plan.Switch || d.Forced || last == nil || last.Check != CheckFleetLock ||
+		last.Action != string(plan.Postpone) || last.Target != targetKernel(d) || r.Config.FleetLock.URL == "" {
+		return d
+	}
+	if fl := r.State.FleetLock; fl != nil && fl.Held && !fl.Unconfirmed {
+		return d
+	}
+	reason := last.Reason + " (at " + plan.FormatTime(last.At) + "; the next run asks again)"
+	d.Action, d.Check, d.Reason = plan.Postpone, CheckFleetLock, reason
+	d.Steps = append(append([]plan.Step(nil), d.Steps...), plan.Step{Check: CheckFleetLock, Result: plan.Fail, Detail: reason})
+	return d
 }

@@ -122,6 +122,15 @@ func TestFleetLockBusyPostpones(t *testing.T) {
 				t.Errorf("state fleet lock = %+v, want not held, with the server's error kind", st.FleetLock)
 			}
 
+			// status shows the refusal, though the plan alone says switch.
+			rep, err := upgrade.Assess(context.Background(), r.env(), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := upgrade.ShownDecision(rep); d.Action != plan.Postpone || d.Check != upgrade.CheckFleetLock || !strings.Contains(d.Reason, "other-host") && mode == fleetlocktest.Poseidon {
+				t.Errorf("shown decision = %s (%s) %q; want the fleet-lock postponement", d.Action, d.Check, d.Reason)
+			}
+
 			// Released by the other host: the next run switches.
 			srv.Release("web", "other-host")
 			r.now = r.now.Add(5 * time.Minute)
