@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,8 @@ func scrape(t *testing.T, vm *VM) string {
 	return vm.Run(t, "busybox wget -q -O - http://127.0.0.1:9100/metrics | grep '^kexec_upgrade_' || true")
 }
 
-// waitScrape waits until node_exporter's page holds every one of want.
+// waitScrape waits until node_exporter's page has a line matching each of
+// want, a regular expression anchored at the line's start.
 func waitScrape(t *testing.T, vm *VM, what string, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
@@ -45,7 +47,7 @@ func waitScrape(t *testing.T, vm *VM, what string, want ...string) {
 		page := scrape(t, vm)
 		missing := ""
 		for _, w := range want {
-			if !strings.Contains(page, w) {
+			if !regexp.MustCompile(`(?m)^` + w).MatchString(page) {
 				missing = w
 				break
 			}
@@ -96,14 +98,15 @@ func TestFleetLockAndMetrics(t *testing.T) {
 	if text := vm.Run(t, "kexec-upgrade status"); !strings.Contains(text, "Fleet lock:") || !strings.Contains(text, "lock_held") {
 		t.Errorf("kexec-upgrade status does not show the fleet lock and the server's answer:\n%s", text)
 	}
+	// node_exporter orders labels by name: match the one that matters.
 	waitScrape(t, vm, "before the switch",
-		fmt.Sprintf(`kexec_upgrade_running_kernel_info{release="%s"`, oldK.Release),
-		fmt.Sprintf(`kexec_upgrade_target_kernel_info{release="%s"`, newK.Release),
-		"kexec_upgrade_upgrade_pending 1",
-		"kexec_upgrade_window_open 1",
-		"kexec_upgrade_fleet_lock_configured 1",
-		"kexec_upgrade_fleet_lock_held 0",
-		"kexec_upgrade_failures_total 0")
+		`kexec_upgrade_running_kernel_info\{[^}]*release="`+regexp.QuoteMeta(oldK.Release)+`"[^}]*\} 1$`,
+		`kexec_upgrade_target_kernel_info\{[^}]*release="`+regexp.QuoteMeta(newK.Release)+`"[^}]*\} 1$`,
+		"kexec_upgrade_upgrade_pending 1$",
+		"kexec_upgrade_window_open 1$",
+		"kexec_upgrade_fleet_lock_configured 1$",
+		"kexec_upgrade_fleet_lock_held 0$",
+		"kexec_upgrade_failures_total 0$")
 
 	srv.Release("default", "other-host")
 	switchAndVerify(t, vm, mark, newK)
@@ -128,9 +131,10 @@ func TestFleetLockAndMetrics(t *testing.T) {
 		t.Errorf("the server recorded %q from the guest (%s); want %q", got, guestID, want)
 	}
 	waitScrape(t, vm, "after the switch",
-		fmt.Sprintf(`kexec_upgrade_running_kernel_info{release="%s"`, newK.Release),
-		"kexec_upgrade_upgrade_pending 0",
-		`kexec_upgrade_last_outcome_info{outcome="verified"} 1`,
-		"kexec_upgrade_last_switch_duration_seconds",
-		"kexec_upgrade_fleet_lock_held 0")
+		`kexec_upgrade_running_kernel_info\{[^}]*release="`+regexp.QuoteMeta(newK.Release)+`"[^}]*\} 1$`,
+		"kexec_upgrade_upgrade_pending 0$",
+		`kexec_upgrade_last_outcome_info\{outcome="verified"\} 1$`,
+		`kexec_upgrade_last_switch_duration_seconds [0-9.e+]+$`,
+		"kexec_upgrade_failures_total 0$",
+		"kexec_upgrade_fleet_lock_held 0$")
 }
