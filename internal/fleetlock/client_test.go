@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -32,6 +33,85 @@ func newTestClient(t *testing.T, url string, timeout time.Duration) *Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// hangLimit bounds every wait in this package's tests that could otherwise
+// block for good: a client call (which the client bounds itself, here by at
+// most DefaultTimeout), closing a test server (which waits for its running
+// handlers), running systemd-id128. It is far above what any of them takes,
+// even with -race on a loaded machine, so reaching it means a hang: the test
+// then fails at once with a dump of every goroutine, instead of running into
+// go test's timeout, whose dump may be cut.
+const hangLimit = 30 * time.Second
+
+// returnsWithin runs f and reports whether it returned within hangLimit. If
+// not, it reports an error with a dump of all goroutines and returns false
+// while f goes on running.
+func returnsWithin(t *testing.T, what string, f func()) bool {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	timer := time.NewTimer(hangLimit)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return true
+	case <-timer.C:
+		t.Errorf("%s has not returned after %v; goroutines:\n%s", what, hangLimit, goroutines())
+		return false
+	}
+}
+
+// goroutines returns the stacks of all goroutines.
+func goroutines() []byte {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) || len(buf) >= 64<<20 {
+			return buf[:n]
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// bounded calls call(ctx) (a client's PreReboot or SteadyState) and fails
+// the test at once if it has not returned within hangLimit. The client bounds
+// every call by its own timeout; this only turns a regression of that bound
+// into a quick failure with evidence instead of a hang.
+func bounded(t *testing.T, call func(context.Context) (Answer, error), ctx context.Context) (Answer, error) {
+	t.Helper()
+	var ans Answer
+	var err error
+	if !returnsWithin(t, "client call", func() { ans, err = call(ctx) }) {
+		t.FailNow()
+	}
+	return ans, err
+}
+
+// startServer serves h on an httptest.Server that closeServer closes when the
+// test ends, after the cleanups registered later (t.Cleanup runs them last
+// registered first): a blocking handler must return once a release channel
+// that such a cleanup closes is closed.
+func startServer(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	hs := httptest.NewServer(h)
+	t.Cleanup(func() { closeServer(t, hs) })
+	return hs
+}
+
+// closeServer closes hs without hanging the test. httptest.Server.Close waits
+// for every running handler, so one handler blocked forever makes it hang
+// forever. Closing the client connections first makes r.Context() of a
+// handler done, but only if the handler has read the whole request body
+// (before that, net/http does not watch the connection). A Close still
+// running after hangLimit is reported with a goroutine dump and abandoned.
+func closeServer(t *testing.T, hs *httptest.Server) {
+	t.Helper()
+	hs.CloseClientConnections()
+	returnsWithin(t, "closing the test server at "+hs.URL, hs.Close)
 }
 
 // want describes an expected outcome per mode.
@@ -201,8 +281,7 @@ func TestClientAgainstServers(t *testing.T) {
 				if tt.setup != nil {
 					tt.setup(s)
 				}
-				hs := httptest.NewServer(s)
-				defer hs.Close()
+				hs := startServer(t, s)
 				c := newTestClient(t, hs.URL+"/", 2*time.Second)
 				call := c.PreReboot
 				if tt.op == OpSteadyState {
@@ -210,7 +289,7 @@ func TestClientAgainstServers(t *testing.T) {
 				}
 				w := tt.want[mode]
 				start := time.Now()
-				ans, err := call(context.Background())
+				ans, err := bounded(t, call, context.Background())
 				checkAnswer(t, ans, err, tt.op, hs.URL, w)
 				if d := time.Since(start); d > time.Second {
 					t.Errorf("call took %v", d)
@@ -279,16 +358,15 @@ func TestRequestWireFormat(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.String(), func(t *testing.T) {
 			s := fleetlocktest.New(mode, 1)
-			hs := httptest.NewServer(s)
-			defer hs.Close()
+			hs := startServer(t, s)
 			c := newTestClient(t, hs.URL, 0)
 			if c.Timeout() != DefaultTimeout {
 				t.Errorf("Timeout() = %v, want %v", c.Timeout(), DefaultTimeout)
 			}
-			if _, err := c.PreReboot(context.Background()); err != nil {
+			if _, err := bounded(t, c.PreReboot, context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.SteadyState(context.Background()); err != nil {
+			if _, err := bounded(t, c.SteadyState, context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			calls := s.Calls()
@@ -311,20 +389,19 @@ func TestBasePathPrefix(t *testing.T) {
 	s := fleetlocktest.New(fleetlocktest.Poseidon, 1)
 	mux := http.NewServeMux()
 	mux.Handle("/lock/", http.StripPrefix("/lock", s))
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
+	hs := startServer(t, mux)
 	for _, base := range []string{hs.URL + "/lock", hs.URL + "/lock/", hs.URL + "/lock//"} {
 		c := newTestClient(t, base, time.Second)
 		if c.BaseURL() != hs.URL+"/lock" {
 			t.Errorf("BaseURL() = %q", c.BaseURL())
 		}
-		if ans, err := c.PreReboot(context.Background()); err != nil || ans.URL != hs.URL+"/lock/v1/pre-reboot" {
+		if ans, err := bounded(t, c.PreReboot, context.Background()); err != nil || ans.URL != hs.URL+"/lock/v1/pre-reboot" {
 			t.Errorf("PreReboot via %q = %+v, %v", base, ans, err)
 		}
 	}
 	// Pointing at the server root instead of the prefix is a 404, not a success.
 	c := newTestClient(t, hs.URL, time.Second)
-	_, err := c.PreReboot(context.Background())
+	_, err := bounded(t, c.PreReboot, context.Background())
 	var se *ServerError
 	if !errors.As(err, &se) || se.Status != 404 {
 		t.Errorf("PreReboot at the wrong base = %v; want a 404 ServerError", err)
@@ -340,35 +417,18 @@ func TestUnreachable(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 
-	// The handlers read the request body so that the server notices when the
-	// client goes away; hung is closed before the servers are.
-	hung := make(chan struct{})
-	sleeper := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		select { // hang until the client gives up or the test ends
-		case <-r.Context().Done():
-		case <-hung:
-		}
-	}))
-	defer sleeper.Close()
-
-	hungBody := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+	// The hung handlers return when the client goes away (they read the
+	// request body, so net/http notices it) or at the latest when the test
+	// ends: the cleanups that release them run before the servers are closed.
+	sleeper := hungServer(t, nil)
+	hungBody := hungServer(t, func(w http.ResponseWriter) {
 		w.WriteHeader(http.StatusInternalServerError)
 		_, _ = w.Write([]byte(`{"kind":"x",`))
-		w.(http.Flusher).Flush()
-		select {
-		case <-r.Context().Done():
-		case <-hung:
-		}
-	}))
-	defer hungBody.Close()
-
+	})
 	delayed := fleetlocktest.New(fleetlocktest.Airlock, 1)
 	delayed.SetDelay(10 * time.Second)
-	delayedSrv := httptest.NewServer(delayed)
-	defer delayedSrv.Close()
-	defer close(hung)
+	delayedSrv := startServer(t, delayed)
+	t.Cleanup(func() { delayed.SetDelay(0) })
 
 	const timeout = 300 * time.Millisecond
 	tests := []struct {
@@ -387,7 +447,7 @@ func TestUnreachable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newTestClient(t, tt.url, timeout)
 			start := time.Now()
-			ans, err := c.PreReboot(context.Background())
+			ans, err := bounded(t, c.PreReboot, context.Background())
 			elapsed := time.Since(start)
 			if elapsed > timeout+time.Second {
 				t.Errorf("call took %v with a %v timeout", elapsed, timeout)
@@ -413,22 +473,37 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-func TestSuccessWithHungBodyIsSuccess(t *testing.T) {
-	hung := make(chan struct{})
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// hungServer starts a test server whose handler reads the request, calls
+// start (if not nil) to begin an answer, sends what it wrote, and then hangs
+// until the client goes away or the test ends, whichever comes first.
+func hungServer(t *testing.T, start func(w http.ResponseWriter)) *httptest.Server {
+	t.Helper()
+	release := make(chan struct{})
+	hs := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Reading the whole body makes net/http watch the connection, so
+		// that r.Context() is done when the client goes away.
 		_, _ = io.Copy(io.Discard, r.Body)
-		_, _ = w.Write([]byte("obtained"))
-		w.(http.Flusher).Flush()
+		if start != nil {
+			start(w)
+			w.(http.Flusher).Flush()
+		}
 		select {
 		case <-r.Context().Done():
-		case <-hung:
+		case <-release:
 		}
 	}))
-	defer hs.Close()
-	defer close(hung)
+	// Registered after startServer's cleanup, so run before it.
+	t.Cleanup(func() { close(release) })
+	return hs
+}
+
+func TestSuccessWithHungBodyIsSuccess(t *testing.T) {
+	hs := hungServer(t, func(w http.ResponseWriter) {
+		_, _ = w.Write([]byte("obtained"))
+	})
 	c := newTestClient(t, hs.URL, 300*time.Millisecond)
 	start := time.Now()
-	ans, err := c.PreReboot(context.Background())
+	ans, err := bounded(t, c.PreReboot, context.Background())
 	if err != nil || !ans.OK() || ans.Body != "obtained" {
 		t.Fatalf("PreReboot = %+v, %v; want success", ans, err)
 	}
@@ -440,13 +515,14 @@ func TestSuccessWithHungBodyIsSuccess(t *testing.T) {
 func TestCallerCancellation(t *testing.T) {
 	s := fleetlocktest.New(fleetlocktest.Poseidon, 1)
 	s.SetDelay(10 * time.Second)
-	hs := httptest.NewServer(s)
-	defer hs.Close()
+	hs := startServer(t, s)
+	t.Cleanup(func() { s.SetDelay(0) }) // runs before the server is closed
 	c := newTestClient(t, hs.URL, 5*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	ans, err := c.PreReboot(ctx)
+	ans, err := bounded(t, c.PreReboot, ctx)
 	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnreachable) || errors.Is(err, ErrRefused) {
 		t.Fatalf("err = %v; want context.Canceled only", err)
 	}
@@ -454,32 +530,30 @@ func TestCallerCancellation(t *testing.T) {
 		t.Errorf("answer %+v after %v", ans, time.Since(start))
 	}
 	// An already cancelled context fails at once; a nil context is tolerated.
-	if _, err := c.SteadyState(ctx); !errors.Is(err, context.Canceled) {
+	if _, err := bounded(t, c.SteadyState, ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("SteadyState(cancelled) = %v", err)
 	}
 	s.SetDelay(0)
 	var nilCtx context.Context // a nil context must not panic
-	if _, err := c.SteadyState(nilCtx); err != nil {
+	if _, err := bounded(t, c.SteadyState, nilCtx); err != nil {
 		t.Errorf("SteadyState(nil) = %v", err)
 	}
 	var nilClient *Client
-	if _, err := nilClient.PreReboot(context.Background()); err == nil {
+	if _, err := bounded(t, nilClient.PreReboot, context.Background()); err == nil {
 		t.Error("nil client succeeded")
 	}
 }
 
 func TestRedirectNotFollowed(t *testing.T) {
 	s := fleetlocktest.New(fleetlocktest.Airlock, 1)
-	target := httptest.NewServer(s)
-	defer target.Close()
+	target := startServer(t, s)
 	for _, code := range []int{301, 302, 307, 308} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
-			redir := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			redir := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				http.Redirect(w, r, target.URL+r.URL.Path, code)
 			}))
-			defer redir.Close()
 			c := newTestClient(t, redir.URL, time.Second)
-			_, err := c.PreReboot(context.Background())
+			_, err := bounded(t, c.PreReboot, context.Background())
 			var se *ServerError
 			if !errors.As(err, &se) || se.Status != code || se.Location != target.URL+"/v1/pre-reboot" {
 				t.Fatalf("err = %#v; want a %d ServerError with the Location", err, code)
@@ -497,12 +571,11 @@ func TestRedirectNotFollowed(t *testing.T) {
 func TestOnly200IsSuccess(t *testing.T) {
 	for _, code := range []int{201, 202, 204, 299, 404, 409, 423, 503, 599} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
-			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hs := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.WriteHeader(code)
 			}))
-			defer hs.Close()
 			c := newTestClient(t, hs.URL, time.Second)
-			ans, err := c.PreReboot(context.Background())
+			ans, err := bounded(t, c.PreReboot, context.Background())
 			var se *ServerError
 			if !errors.As(err, &se) || se.Status != code || ans.Status != code || ans.OK() {
 				t.Fatalf("status %d: answer %+v, err %v; want a ServerError", code, ans, err)
@@ -522,13 +595,12 @@ func TestOversizedBodies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hs := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.WriteHeader(500)
 				_, _ = w.Write([]byte(tt.body))
 			}))
-			defer hs.Close()
 			c := newTestClient(t, hs.URL, 2*time.Second)
-			_, err := c.PreReboot(context.Background())
+			_, err := bounded(t, c.PreReboot, context.Background())
 			var se *ServerError
 			if !errors.As(err, &se) || se.Kind != "" || len(se.Body) > maxSummary+len("…") || !strings.HasSuffix(se.Body, "…") {
 				t.Fatalf("err = %v; want a truncated body", err)

@@ -1,11 +1,13 @@
 package fleetlock
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMachineID(t *testing.T) {
@@ -65,9 +67,24 @@ func TestMachineIDMatchesSystemd(t *testing.T) {
 	if _, err := exec.LookPath("systemd-id128"); err != nil {
 		t.Skip("systemd-id128 not installed")
 	}
-	out, err := exec.Command("systemd-id128", "--app-specific="+AppID, "machine-id").Output()
+	// The tool only reads /etc/machine-id, but a hung tool must fail the
+	// test rather than hang it: it is killed after hangLimit, and its output
+	// is given up on WaitDelay later (a child could keep the pipe open).
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "systemd-id128", "--app-specific="+AppID, "machine-id")
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.Output()
+	if err != nil && ctx.Err() != nil {
+		t.Fatalf("systemd-id128 did not finish within %v: %v (output %q)", hangLimit, err, out)
+	}
 	if err != nil {
-		t.Skipf("systemd-id128: %v", err)
+		var stderr []byte
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			stderr = ee.Stderr
+		}
+		t.Skipf("systemd-id128: %v %s", err, strings.TrimSpace(string(stderr)))
 	}
 	got, err := MachineID(content)
 	if err != nil {

@@ -16,9 +16,6 @@ import (
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
 )
 
-// guestMachineID is the machine-id build-image.sh gives every guest.
-const guestMachineID = "0d7d1d5e5c2a4f0b9b0e8a7c6d5e4f30"
-
 // installNodeExporter installs Debian's prometheus-node-exporter from the
 // image's cached packages and waits until it answers.
 func installNodeExporter(t *testing.T, vm *VM) {
@@ -80,12 +77,13 @@ func TestFleetLockAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Hold("default", "other-host")
-	guestID, err := fleetlock.MachineID([]byte(guestMachineID + "\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	config := scenarioConfig + fmt.Sprintf("\n[fleet_lock]\nurl = \"http://10.0.2.2:%s/\"\n", u.Port())
 	vm := productGuestWith(t, Options{Name: "fleet-lock", Clock: clockInWindow, HostNet: true}, config)
+	// The id the guest must present: derived from its own machine-id.
+	guestID, err := fleetlock.MachineID([]byte(vm.Run(t, "cat /etc/machine-id")))
+	if err != nil {
+		t.Fatalf("the guest's machine-id: %v", err)
+	}
 	installNodeExporter(t, vm)
 	oldK, _ := vm.Kernels()
 	mark := vm.SerialMark()

@@ -34,12 +34,12 @@ func TestHostFractionStableAndInRange(t *testing.T) {
 	}
 	// A pinned value: a change to the hash moves every host of every fleet.
 	if got, want := Offset(HostFraction("0d7d1d5e5c2a4f0b9b0e8a7c6d5e4f30"), 30*time.Minute), pinnedOffset; got != want {
-		t.Errorf("offset of the VM suite's machine-id in 30m = %v, want %v", got, want)
+		t.Errorf("offset of machine-id 0d7d…4f30 in 30m = %v, want %v", got, want)
 	}
 }
 
-// pinnedOffset is the 30-minute offset of the machine-id the VM suite's
-// guests have; the fleet scenarios rely on it.
+// pinnedOffset is the 30-minute offset of machine-id
+// 0d7d1d5e5c2a4f0b9b0e8a7c6d5e4f30; the plan package's tests use it too.
 const pinnedOffset = 11*time.Minute + 29*time.Second
 
 func TestHostFractionSpreadsEvenly(t *testing.T) {

@@ -126,6 +126,9 @@ type Server struct {
 	fails   []failure
 	down    bool
 	delay   time.Duration
+	// delaySet is closed (and replaced) by every SetDelay, to wake the
+	// requests that are being delayed so they wait for the new delay.
+	delaySet chan struct{}
 }
 
 // New returns a server imitating mode with a semaphore of capacity slots per
@@ -138,7 +141,7 @@ func New(mode Mode, slots int) *Server {
 	if mode != Poseidon {
 		mode = Airlock
 	}
-	return &Server{mode: mode, slots: slots, holders: map[string][]string{}}
+	return &Server{mode: mode, slots: slots, holders: map[string][]string{}, delaySet: make(chan struct{})}
 }
 
 // Mode returns the mode the server imitates.
@@ -215,11 +218,44 @@ func (s *Server) SetDown(down bool) {
 }
 
 // SetDelay makes the server wait d before handling each request (0: no
-// wait), to imitate a hung server. The wait ends early if the client goes away.
+// wait), to imitate a hung server. The wait ends early if the client goes
+// away. The new delay also applies to the requests already waiting, counted
+// from their arrival: SetDelay(0) answers them at once, so a test can release
+// a hung server before closing it (httptest.Server.Close waits for every
+// handler) without relying on the server noticing the client's disconnection.
 func (s *Server) SetDelay(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.delay = d
+	if s.delaySet != nil {
+		close(s.delaySet)
+	}
+	s.delaySet = make(chan struct{})
+}
+
+// wait delays a request that arrived at start as SetDelay says, until the
+// delay is over, the client goes away (done), or the delay is set to one that
+// is already over.
+func (s *Server) wait(start time.Time, done <-chan struct{}) {
+	for {
+		s.mu.Lock()
+		left := time.Until(start.Add(s.delay))
+		changed := s.delaySet
+		s.mu.Unlock()
+		if left <= 0 {
+			return
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-t.C:
+			return
+		case <-done:
+			t.Stop()
+			return
+		case <-changed:
+			t.Stop()
+		}
+	}
 }
 
 // Start serves s on a new TCP listener at addr (e.g. "127.0.0.1:0" or
@@ -284,17 +320,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call.ID, call.Group = params.ClientParams.ID, params.ClientParams.Group
 	}
 
-	s.mu.Lock()
-	delay := s.delay
-	s.mu.Unlock()
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-		}
-	}
+	s.wait(call.Time, r.Context().Done())
 
 	s.mu.Lock()
 	if s.down {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -198,18 +199,42 @@ func TestFailNextAndCalls(t *testing.T) {
 	}
 }
 
+// hangLimit bounds the waits of these tests that could otherwise block for
+// good; reaching it fails the test at once with a goroutine dump.
+const hangLimit = 30 * time.Second
+
+// within runs f and fails the test with a dump of all goroutines if f has
+// not returned within hangLimit (f goes on running).
+func within(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	timer := time.NewTimer(hangLimit)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		buf := make([]byte, 4<<20)
+		t.Fatalf("%s has not returned after %v; goroutines:\n%s", what, hangLimit, buf[:runtime.Stack(buf, true)])
+	}
+}
+
 func TestStartSetDownAndDelay(t *testing.T) {
 	s := New(Poseidon, 1)
 	base, stop, err := s.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
-	post := func() (*http.Response, error) {
+	defer within(t, "stop", stop)
+	post := func() (resp *http.Response, err error) {
 		req, _ := http.NewRequest(http.MethodPost, base+PreRebootPath, strings.NewReader(goodBody))
 		req.Header.Set("fleet-lock-protocol", "true")
 		c := &http.Client{Timeout: 2 * time.Second}
-		return c.Do(req)
+		within(t, "POST", func() { resp, err = c.Do(req) })
+		return resp, err
 	}
 	resp, err := post()
 	if err != nil {
@@ -242,11 +267,72 @@ func TestStartSetDownAndDelay(t *testing.T) {
 		t.Errorf("delayed answer came after %v", d)
 	}
 
-	stop()
-	stop() // idempotent
+	within(t, "stop", stop)
+	within(t, "second stop", stop) // idempotent
 	if resp, err := post(); err == nil {
 		resp.Body.Close()
 		t.Fatal("stopped server answered")
+	}
+}
+
+func TestSetDelayReleasesWaitingRequests(t *testing.T) {
+	s := New(Airlock, 1)
+	arrived := make(chan struct{}, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		s.ServeHTTP(w, r)
+	}))
+	defer within(t, "closing the test server", hs.Close)
+	const delay = time.Minute
+	s.SetDelay(delay)
+	defer s.SetDelay(0) // runs before the server is closed
+	type result struct {
+		status int
+		err    error
+	}
+	answered := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, hs.URL+PreRebootPath, strings.NewReader(goodBody))
+		req.Header.Set("fleet-lock-protocol", "true")
+		resp, err := (&http.Client{Timeout: 2 * delay}).Do(req)
+		if err != nil {
+			answered <- result{err: err}
+			return
+		}
+		resp.Body.Close()
+		answered <- result{status: resp.StatusCode}
+	}()
+	timeout := time.NewTimer(hangLimit)
+	defer timeout.Stop()
+	select {
+	case <-arrived:
+	case <-timeout.C:
+		t.Fatalf("no request arrived within %v", hangLimit)
+	}
+	// Raising the delay does not answer a waiting request; setting one that
+	// is over for it does.
+	time.Sleep(50 * time.Millisecond)
+	s.SetDelay(2 * delay)
+	select {
+	case r := <-answered:
+		t.Fatalf("answered (%+v) after the delay was raised", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+	s.SetDelay(0)
+	select {
+	case r := <-answered:
+		if r.err != nil || r.status != http.StatusOK {
+			t.Fatalf("released request: status %d, error %v; want 200", r.status, r.err)
+		}
+		if d := time.Since(start); d >= delay {
+			t.Errorf("released request answered after %v", d)
+		}
+	case <-timeout.C:
+		t.Fatalf("request delayed by %v not answered within %v of SetDelay(0)", delay, hangLimit)
+	}
+	if h := s.Holders("default"); !slices.Equal(h, []string{"me"}) {
+		t.Errorf("holders = %q, want [me]", h)
 	}
 }
 
