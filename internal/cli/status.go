@@ -171,7 +171,7 @@ func buildStatus(r upgrade.Report) jsonStatus {
 		s.Window.Open = n.Contains(r.Now)
 		s.Window.Next = &jsonSpan{Start: n.Start.Format(time.RFC3339), End: n.End.Format(time.RFC3339)}
 	}
-	s.Window.Slot = slotJSON(r)
+	s.Window.Slot, _ = slotJSON(r)
 	if last, ok := r.State.LastAttempt(); ok {
 		j := attemptJSON(last)
 		s.LastOutcome = &j
@@ -184,10 +184,11 @@ func buildStatus(r upgrade.Report) jsonStatus {
 	return s
 }
 
-// slotJSON is this host's slot in the open or next window, nil without one.
-func slotJSON(r upgrade.Report) *jsonSlot {
+// slotJSON is this host's slot in the open or next window, nil without one,
+// and the slot itself, in the window's zone.
+func slotJSON(r upgrade.Report) (*jsonSlot, window.Span) {
 	if r.ConfigErr != nil || len(r.Config.Windows) == 0 {
-		return nil
+		return nil, window.Span{}
 	}
 	frac := window.HostFraction(r.Facts.MachineID)
 	sl := r.Config.Windows.Slots(r.Now, frac)
@@ -196,7 +197,7 @@ func slotJSON(r upgrade.Report) *jsonSlot {
 		slot = sl.Current
 	}
 	if slot.Start.IsZero() {
-		return nil
+		return nil, window.Span{}
 	}
 	// The window the slot belongs to gives the spread and margin.
 	var w window.Window
@@ -209,7 +210,7 @@ func slotJSON(r upgrade.Report) *jsonSlot {
 	off := window.Offset(frac, w.Spread)
 	return &jsonSlot{Start: slot.Start.Format(time.RFC3339), End: slot.End.Format(time.RFC3339), Open: sl.Open,
 		Spread: config.FormatDuration(w.Spread), SpreadOffset: config.FormatDuration(off), OffsetSeconds: int64(off / time.Second),
-		Margin: config.FormatDuration(w.Margin)}
+		Margin: config.FormatDuration(w.Margin)}, slot
 }
 
 // fleetJSON is the host's standing with its FleetLock server.
@@ -321,8 +322,9 @@ func printStatus(w io.Writer, r upgrade.Report, s jsonStatus) {
 		line("Window:", "next %s", formatSpan(r.NextWindows[0]))
 	}
 	if sl := s.Window.Slot; sl != nil && (sl.OffsetSeconds > 0 || sl.Margin != "0s") {
+		_, span := slotJSON(r)
 		line("", "this host starts switches from %s to %s (spread offset %s of %s, margin %s)",
-			sl.Start, sl.End, sl.SpreadOffset, sl.Spread, sl.Margin)
+			plan.FormatTime(span.Start), plan.FormatTime(span.End), sl.SpreadOffset, sl.Spread, sl.Margin)
 	}
 	if last, ok := r.State.LastAttempt(); ok {
 		line("Last switch:", "%s", describeAttempt(last))
