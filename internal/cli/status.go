@@ -323,8 +323,11 @@ func printStatus(w io.Writer, r upgrade.Report, s jsonStatus) {
 	}
 	if sl := s.Window.Slot; sl != nil && (sl.OffsetSeconds > 0 || sl.Margin != "0s") {
 		_, span := slotJSON(r)
-		line("", "this host starts switches from %s to %s (spread offset %s of %s, margin %s)",
-			plan.FormatTime(span.Start), plan.FormatTime(span.End), sl.SpreadOffset, sl.Spread, sl.Margin)
+		how := "margin " + sl.Margin
+		if sl.Spread != "0s" {
+			how = fmt.Sprintf("spread offset %s of %s, %s", sl.SpreadOffset, sl.Spread, how)
+		}
+		line("", "this host starts switches from %s to %s (%s)", plan.FormatTime(span.Start), plan.FormatTime(span.End), how)
 	}
 	if last, ok := r.State.LastAttempt(); ok {
 		line("Last switch:", "%s", describeAttempt(last))
