@@ -199,14 +199,7 @@ func slotJSON(r upgrade.Report) (*jsonSlot, window.Span) {
 	if slot.Start.IsZero() {
 		return nil, window.Span{}
 	}
-	// The window the slot belongs to gives the spread and margin.
-	var w window.Window
-	for _, c := range r.Config.Windows {
-		if c.Next(sl.Window.Start).Start.Equal(sl.Window.Start) && c.Slot(sl.Window, frac) == slot {
-			w = c
-			break
-		}
-	}
+	w := sl.Of
 	off := window.Offset(frac, w.Spread)
 	return &jsonSlot{Start: slot.Start.Format(time.RFC3339), End: slot.End.Format(time.RFC3339), Open: sl.Open,
 		Spread: config.FormatDuration(w.Spread), SpreadOffset: config.FormatDuration(off), OffsetSeconds: int64(off / time.Second),

@@ -346,9 +346,8 @@ func apply(cfg *Config, file string, data []byte, local *time.Location) Errors {
 		case "metrics":
 			v.metrics(&cfg.Metrics, val)
 		case "kernel":
-			t, ok := val.(map[string]any)
+			t, ok := v.table(key, val)
 			if !ok {
-				v.add(key, "must be a table ([kernel])")
 				continue
 			}
 			for _, k := range sortedKeys(t) {

@@ -339,7 +339,7 @@ func checkWindow(c *checker, in Inputs) {
 		return
 	}
 	turn := ""
-	if w, ok := spreadOf(in.Config.Windows, slots.Window, next); ok {
+	if w := slots.Of; w.Spread > 0 && next.Start.After(slots.Window.Start) {
 		turn = fmt.Sprintf("this host's turn comes at %s (offset %s into its %s spread)",
 			FormatTime(next.Start), config.FormatDuration(window.Offset(frac, w.Spread)), config.FormatDuration(w.Spread))
 	}
@@ -362,17 +362,6 @@ func checkWindow(c *checker, in Inputs) {
 		}
 		c.fail(Postpone, CheckWindow, reason, next.Start)
 	}
-}
-
-// spreadOf returns the window whose span sp holds the slot next, when it has
-// a spread that delays this host.
-func spreadOf(s window.Schedule, sp, next window.Span) (window.Window, bool) {
-	for _, w := range s {
-		if w.Spread > 0 && next.Start.After(sp.Start) && w.Next(sp.Start).Start.Equal(sp.Start) && w.Slot(sp, 0).End.Equal(next.End) {
-			return w, true
-		}
-	}
-	return window.Window{}, false
 }
 
 // marginAt is the largest margin of the windows open at t: the one that

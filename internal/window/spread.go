@@ -69,12 +69,15 @@ type Slots struct {
 	Current Span // valid when Open
 	Next    Span // the first slot starting after t
 	Window  Span // the window span around Current when Open, else around Next
+	// Of is the window that Window is a span of, for its spread and margin.
+	Of Window
 }
 
 // Slots computes the slots of s at t for a host with fraction frac.
 func (s Schedule) Slots(t time.Time, frac float64) Slots {
 	var out Slots
 	var nextWindow Span
+	var nextOf Window
 	for _, w := range s {
 		sp := w.Next(t)
 		for range maxSlotSpans {
@@ -85,7 +88,7 @@ func (s Schedule) Slots(t time.Time, frac float64) Slots {
 			if slot.End.After(slot.Start) && slot.End.After(t) {
 				if slot.Contains(t) {
 					if !out.Open || slot.End.After(out.Current.End) {
-						out.Open, out.Current, out.Window = true, slot, sp
+						out.Open, out.Current, out.Window, out.Of = true, slot, sp, w
 					}
 					// The window's next slot can still be the
 					// earliest one after t.
@@ -93,7 +96,7 @@ func (s Schedule) Slots(t time.Time, frac float64) Slots {
 					continue
 				}
 				if out.Next.Start.IsZero() || slot.Start.Before(out.Next.Start) {
-					out.Next, nextWindow = slot, sp
+					out.Next, nextWindow, nextOf = slot, sp, w
 				}
 				break
 			}
@@ -101,7 +104,7 @@ func (s Schedule) Slots(t time.Time, frac float64) Slots {
 		}
 	}
 	if !out.Open {
-		out.Window = nextWindow
+		out.Window, out.Of = nextWindow, nextOf
 	}
 	return out
 }
