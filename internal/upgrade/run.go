@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel"
@@ -18,12 +15,6 @@ import (
 	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
 )
-
-// LockPath is the run lock, relative to the root directory.
-const LockPath = "run/kexec-upgrade.lock"
-
-// ErrBusy is returned when another run holds the lock.
-var ErrBusy = errors.New("another kexec-upgrade run is in progress")
 
 // ErrSwitchUnderWay is returned when a queued switch is still in progress.
 var ErrSwitchUnderWay = errors.New("a switch is under way (the system is stopping for kexec)")
@@ -122,26 +113,6 @@ func run(ctx context.Context, env Env, force bool) (Outcome, error) {
 	out.ActErr = act(ctx, env, &st, r, last)
 	out.Switching = out.ActErr == nil
 	return out, nil
-}
-
-// lock takes /run/kexec-upgrade.lock (flock, released when the process dies).
-func lock(root string) (func(), error) {
-	path := filepath.Join(root, LockPath)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("run lock: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("run lock: %w", err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, ErrBusy
-		}
-		return nil, fmt.Errorf("run lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
 }
 
 func mergeCache(st state.State, r Report) state.State {
