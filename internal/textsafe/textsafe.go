@@ -44,8 +44,8 @@ func Line(s string, max int) string {
 		grow = max + utf8.UTFMax
 	}
 	b.Grow(grow)
-	space := false // a space is pending: written only before the next rune
-	over := false  // the text does not fit in max bytes
+	space := false        // a space is pending: written only before the next rune
+	over := false         // the text does not fit in max bytes
 	for _, r := range s { // ranging over a string yields U+FFFD for bad bytes
 		switch {
 		case unicode.IsSpace(r):
