@@ -11,6 +11,8 @@ import (
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/textsafe"
 )
 
 // KexecTarget is the unit that stops the system and kexecs into the staged
@@ -107,7 +109,12 @@ func (b *Bus) UserspaceStarted(ctx context.Context) (time.Time, error) {
 	return time.UnixMicro(int64(usec)), nil
 }
 
-// Inhibitors lists logind's inhibitor locks.
+// MaxInhibitorText bounds each text field of an inhibitor, in bytes.
+const MaxInhibitorText = 256
+
+// Inhibitors lists logind's inhibitor locks, their text made safe (see
+// CleanInhibitor): any logged-in user can take an inhibitor, and its who and
+// why end up on root's terminal and in the journal.
 func (b *Bus) Inhibitors(ctx context.Context) ([]Inhibitor, error) {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
@@ -118,17 +125,18 @@ func (b *Bus) Inhibitors(ctx context.Context) ([]Inhibitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list logind inhibitors: %w", err)
 	}
+	for i := range inhibitors {
+		inhibitors[i] = CleanInhibitor(inhibitors[i])
+	}
 	return inhibitors, nil
 }
 
-// StartKexec queues kexec.target with mode replace-irreversibly. A queued
-// job is success: its completion is never reported, the system goes down.
-func (b *Bus) StartKexec(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	done := make(chan string, 1) // go-systemd writes the job result here; it must not block
-	if _, err := b.systemd.StartUnitContext(ctx, KexecTarget, "replace-irreversibly", done); err != nil {
-		return fmt.Errorf("start %s: %w", KexecTarget, err)
-	}
-	return nil
+// CleanInhibitor makes an inhibitor's what, who, why and mode single lines
+// of printable text of at most MaxInhibitorText bytes each. It is pure.
+func CleanInhibitor(i Inhibitor) Inhibitor {
+	i.What = textsafe.Line(i.What, MaxInhibitorText)
+	i.Who = textsafe.Line(i.Who, MaxInhibitorText)
+	i.Why = textsafe.Line(i.Why, MaxInhibitorText)
+	i.Mode = textsafe.Line(i.Mode, MaxInhibitorText)
+	return i
 }

@@ -310,3 +310,75 @@ func TestBusConnectNoDaemon(t *testing.T) {
 		t.Fatalf("Connect() error = %v; want one saying D-Bus is unreachable", err)
 	}
 }
+
+func TestCleanInhibitor(t *testing.T) {
+	flood := strings.Repeat("\x1b[1A\x1b[2K\r\n", 10000) + "forged line"
+	tests := []struct {
+		name string
+		in   Inhibitor
+		want Inhibitor
+	}{
+		{
+			name: "ordinary_inhibitor_unchanged",
+			in:   Inhibitor{What: "shutdown:sleep", Who: "db", Why: "backup running", Mode: "block", UID: 106, PID: 777},
+			want: Inhibitor{What: "shutdown:sleep", Who: "db", Why: "backup running", Mode: "block", UID: 106, PID: 777},
+		},
+		{
+			name: "escape_sequences_and_newlines_removed",
+			in:   Inhibitor{What: "shutdown", Who: "\x1b]0;root\x07evil\nuser", Why: "a\r\nkexec-upgrade: switched\u202e", Mode: "block"},
+			want: Inhibitor{What: "shutdown", Who: "]0;rootevil user", Why: "a kexec-upgrade: switched", Mode: "block"},
+		},
+		{
+			name: "invalid_utf8_replaced",
+			in:   Inhibitor{What: "shutdown", Who: "x\xff", Why: "y", Mode: "delay"},
+			want: Inhibitor{What: "shutdown", Who: "x\ufffd", Why: "y", Mode: "delay"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CleanInhibitor(tc.in); got != tc.want {
+				t.Errorf("CleanInhibitor(%+v) = %+v; want %+v", tc.in, got, tc.want)
+			}
+		})
+	}
+	t.Run("100_kb_why_capped", func(t *testing.T) {
+		got := CleanInhibitor(Inhibitor{What: "shutdown", Who: flood, Why: flood, Mode: "block"})
+		for name, v := range map[string]string{"who": got.Who, "why": got.Why} {
+			if len(v) > MaxInhibitorText || strings.ContainsAny(v, "\x1b\r\n") || !strings.HasSuffix(v, "…") {
+				t.Errorf("CleanInhibitor(100 KB %s).%s = %d bytes %.120q; want at most %d bytes, no ESC or newline, ending in …", name, name, len(v), v, MaxInhibitorText)
+			}
+		}
+	})
+}
+
+// TestBusHostileInhibitor: any logged-in user can take an inhibitor whose
+// why is 100 KB of escape sequences and newlines; what reaches the caller
+// is one short harmless line.
+func TestBusHostileInhibitor(t *testing.T) {
+	f := privateBus(t)
+	why := strings.Repeat("\x1b[2J\x1b[H\x1b]0;pwned\x07\r\nkexec-upgrade: switched to 6.6.6\n", 2000)
+	f.mu.Lock()
+	f.inhibitors = []Inhibitor{{What: "shutdown", Who: "mallory\x1b[8m", Why: why, Mode: "block", UID: 1000, PID: 4242}}
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bus, err := Connect(ctx)
+	if err != nil {
+		t.Fatalf("Connect() error = %v", err)
+	}
+	defer bus.Close()
+	got, err := bus.Inhibitors(ctx)
+	if err != nil {
+		t.Fatalf("Inhibitors() error = %v", err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("Inhibitors() = %d inhibitors; want 1", len(got))
+	}
+	i := got[0]
+	if i.Who != "mallory[8m" || i.Mode != "block" || i.What != "shutdown" || i.UID != 1000 || i.PID != 4242 {
+		t.Errorf("Inhibitors() = %+v; want who mallory[8m, block, shutdown, uid 1000, pid 4242", i)
+	}
+	if len(i.Why) > MaxInhibitorText || strings.ContainsAny(i.Why, "\x1b\x07\r\n") || !strings.HasPrefix(i.Why, "[2J[H]0;pwned kexec-upgrade") {
+		t.Errorf("Inhibitors() why = %d bytes %.120q…; want one line of at most %d bytes without control characters", len(i.Why), i.Why, MaxInhibitorText)
+	}
+}
