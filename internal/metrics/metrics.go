@@ -1,6 +1,9 @@
 // Package metrics renders kexec-upgrade's state in the Prometheus text
 // exposition format (version 0.0.4) for node_exporter's textfile collector,
-// and writes it atomically to the collector's directory.
+// and writes it atomically to the collector's directory. Rendering is pure;
+// writing (textfile.go) never follows a symbolic link, never creates or
+// changes a directory, and refuses a directory that users other than root
+// could change.
 //
 // Every metric is named kexec_upgrade_* and carries # HELP and # TYPE lines.
 // Families are written in a fixed order; a family whose value is unknown is
@@ -51,12 +54,8 @@ package metrics
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -69,10 +68,6 @@ const DefaultDir = "/var/lib/prometheus/node-exporter"
 // FileName is the name of the file written in the textfile directory.
 // node_exporter reads only files ending in .prom.
 const FileName = "kexec_upgrade.prom"
-
-// tempPattern names the temporary file; it must not end in .prom so
-// node_exporter never reads a half-written file.
-const tempPattern = ".kexec_upgrade.prom.tmp-*"
 
 // Kernel names one kernel build.
 type Kernel struct {
@@ -260,88 +255,4 @@ func escapeLabelValue(s string) string {
 func escapeHelp(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
-}
-
-// WriteTextfile renders s and atomically replaces dir/FileName with it, and
-// returns that path. An empty dir means DefaultDir.
-//
-// The data goes to a temporary file in dir whose name does not end in .prom
-// (so node_exporter never reads it), which is fsynced, made mode 0644 and
-// renamed over the target; then dir is fsynced. A reader sees the old file
-// or the new one, never a partial one. On failure the temporary file is
-// removed.
-//
-// If dir does not exist it is created with mode 0755 (parents as with
-// os.MkdirAll). Debian's prometheus-node-exporter package creates
-// /var/lib/prometheus/node-exporter itself; when it is missing, the
-// directory is created owned by the caller (root) and world-readable, which
-// is all node_exporter needs to read the file.
-func WriteTextfile(dir string, s Snapshot) (path string, err error) {
-	if dir == "" {
-		dir = DefaultDir
-	}
-	path = filepath.Join(dir, FileName)
-	var buf bytes.Buffer
-	if err := Render(&buf, s); err != nil {
-		return "", fmt.Errorf("write metrics %s: %w", path, err)
-	}
-	if err := ensureDir(dir); err != nil {
-		return "", fmt.Errorf("write metrics %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(dir, tempPattern)
-	if err != nil {
-		return "", fmt.Errorf("write metrics %s: %w", path, err)
-	}
-	renamed := false
-	defer func() {
-		if !renamed {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		return "", fmt.Errorf("write metrics %s: write %s: %w", path, tmp.Name(), err)
-	}
-	// CreateTemp makes the file 0600; node_exporter runs as prometheus.
-	if err := tmp.Chmod(0o644); err != nil {
-		return "", fmt.Errorf("write metrics %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("write metrics %s: fsync %s: %w", path, tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("write metrics %s: close %s: %w", path, tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", fmt.Errorf("write metrics %s: %w", path, err)
-	}
-	renamed = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return "", fmt.Errorf("write metrics %s: %w", path, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return "", fmt.Errorf("write metrics %s: fsync %s: %w", path, dir, err)
-	}
-	return path, nil
-}
-
-// ensureDir creates dir with mode 0755 if it does not exist. The mode is set
-// explicitly so a restrictive umask cannot hide the file from node_exporter.
-func ensureDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if err == nil {
-		if !fi.IsDir() {
-			return fmt.Errorf("%s: not a directory", dir)
-		}
-		return nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return os.Chmod(dir, 0o755)
 }

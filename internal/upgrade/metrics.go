@@ -1,7 +1,9 @@
 package upgrade
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,30 +24,57 @@ func metricsConfig(r Report) config.Metrics {
 }
 
 // metricsDir returns the textfile directory under root, and whether metrics
-// are to be written there: only when enabled and the directory exists, so a
-// host without node_exporter gets no stray directory.
+// are written there: only when enabled, and the directory exists and passes
+// metrics.CheckDir, so a host without node_exporter gets no stray directory
+// and a directory someone else could redirect gets nothing.
 func metricsDir(root string, m config.Metrics) (string, bool) {
 	if !m.Enabled {
 		return "", false
 	}
 	dir := filepath.Join(root, m.Directory)
-	fi, err := os.Stat(dir)
-	return dir, err == nil && fi.IsDir()
+	return dir, metrics.CheckDir(dir) == nil
+}
+
+// MetricsWarning is the warning `status` shows about the metrics textfile
+// under root, or "" when there is none: a [metrics] directory that was set
+// and does not exist, or a directory that is refused (a symbolic link, not
+// root's, or writable by group or others, or in a parent writable by group or
+// others). The default directory missing is no warning: node_exporter is not
+// installed.
+func MetricsWarning(root string, m config.Metrics) string {
+	if !m.Enabled {
+		return ""
+	}
+	err := metrics.CheckDir(filepath.Join(root, m.Directory))
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, fs.ErrNotExist) && m.Directory == config.DefaultMetricsDirectory:
+		return ""
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("metrics.directory %s does not exist: no metrics are written (create it, and let the unit write there with ReadWritePaths= in a drop-in)", m.Directory)
+	case errors.Is(err, metrics.ErrUnsafeDir):
+		return fmt.Sprintf("no metrics are written: %v (the directory must be root's and writable by root alone, and its parent not writable by group or others)", err)
+	default:
+		return fmt.Sprintf("no metrics are written: %v", err)
+	}
 }
 
 // writeMetrics writes the textfile from the run's report and the state as the
-// run left it. Metrics never stop an upgrade: a failure goes to stderr, which
-// the unit sends to the journal.
+// run left it. Metrics never stop an upgrade: a failure, or a directory that
+// is refused, goes to stderr, which the unit sends to the journal. A missing
+// directory is silent (no node_exporter); it is never created.
 func writeMetrics(env Env, r Report) {
-	dir, ok := metricsDir(env.Root, metricsConfig(r))
-	if !ok {
+	m := metricsConfig(r)
+	if !m.Enabled {
 		return
 	}
 	st, err := state.Load(env.Root)
 	if err != nil {
 		st = state.State{}
 	}
-	if _, err := metrics.WriteTextfile(dir, MetricsSnapshot(r, st)); err != nil {
+	_, err = metrics.WriteTextfile(filepath.Join(env.Root, m.Directory), MetricsSnapshot(r, st))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(os.Stderr, "kexec-upgrade: %v\n", err)
 	}
 }
