@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/textsafe"
 )
 
 // Event kinds, each with its own MESSAGE_ID (see the journal catalog).
@@ -26,6 +28,9 @@ const (
 	EventFailed      = "failed"
 	EventUpToDate    = "up-to-date"
 	EventFleetLock   = "fleet-lock"
+	// EventUnstaged: a run undid a switch that an earlier run of this boot
+	// started and never queued (it was killed): the kernel is unloaded.
+	EventUnstaged = "unstaged"
 )
 
 // MessageID returns the MESSAGE_ID of an event kind, "" for an unknown one.
@@ -49,13 +54,15 @@ func MessageID(kind string) string {
 		return "8d5cc0d4a3f84e0c9a8e61f1b3b1a4d2"
 	case EventFleetLock:
 		return "131e87a1b9de4a80b5c8a5907270566f"
+	case EventUnstaged:
+		return "5b1e0c7d2f8a4e6b9c3d1a0f7e6b5c4d"
 	}
 	return ""
 }
 
 // Kinds lists every event kind.
 func Kinds() []string {
-	return []string{EventConfigError, EventPostponed, EventRefused, EventStaged, EventSwitching, EventVerified, EventFailed, EventUpToDate, EventFleetLock}
+	return []string{EventConfigError, EventPostponed, EventRefused, EventStaged, EventSwitching, EventVerified, EventFailed, EventUpToDate, EventFleetLock, EventUnstaged}
 }
 
 // Event is one structured journal entry. Fields become KEXEC_UPGRADE_<NAME>.
@@ -79,7 +86,7 @@ func (e Event) Priority() journal.Priority {
 		return journal.PriErr
 	case EventConfigError, EventRefused:
 		return journal.PriWarning
-	case EventSwitching, EventVerified, EventStaged:
+	case EventSwitching, EventVerified, EventStaged, EventUnstaged:
 		return journal.PriNotice
 	default:
 		return journal.PriInfo
@@ -115,9 +122,40 @@ func (Journal) Send(e Event) error {
 	return nil
 }
 
+// Trusted journal fields that say who wrote an entry. journald sets fields
+// that begin with "_" itself, from the sender's credentials; a client
+// cannot forge them.
+const (
+	// trustedUID is the _UID of our entries: the service runs as root.
+	trustedUID = "0"
+	// trustedComm is the _COMM of our entries: the process name of
+	// /usr/sbin/kexec-upgrade.
+	trustedComm = "kexec-upgrade"
+)
+
+// MaxFieldText bounds each text field read back from the journal, in bytes.
+const MaxFieldText = 4096
+
 // ReadEvents returns every kexec-upgrade event in the journal, oldest first,
-// by running journalctl (reading the journal files directly needs cgo).
+// by running journalctl (reading the journal files directly needs cgo). Only
+// entries that root's kexec-upgrade process wrote are read: any local user
+// can send journal entries with our MESSAGE_IDs and fields.
 func ReadEvents(ctx context.Context, kinds ...string) ([]Event, error) {
+	cmd := exec.CommandContext(ctx, "journalctl", JournalctlArgs(kinds...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("journalctl: %w: %s", err, textsafe.Line(stderr.String(), MaxFieldText))
+	}
+	return ParseJournalJSON(out)
+}
+
+// JournalctlArgs returns journalctl's arguments for reading events of kinds
+// (every kind when none is given). journalctl ORs matches of the same field
+// and ANDs different fields: any of our MESSAGE_IDs, written by uid 0, from
+// a process named kexec-upgrade.
+func JournalctlArgs(kinds ...string) []string {
 	args := []string{"--no-pager", "-o", "json"}
 	if len(kinds) == 0 {
 		kinds = Kinds()
@@ -125,18 +163,15 @@ func ReadEvents(ctx context.Context, kinds ...string) ([]Event, error) {
 	for _, k := range kinds {
 		args = append(args, "MESSAGE_ID="+MessageID(k))
 	}
-	cmd := exec.CommandContext(ctx, "journalctl", args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("journalctl: %w: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	return ParseJournalJSON(out)
+	return append(args, "_UID="+trustedUID, "_COMM="+trustedComm)
 }
 
 // ParseJournalJSON parses `journalctl -o json` output (one object a line).
-// Values journald stores as byte arrays (non-UTF-8) are decoded too.
+// Values journald stores as byte arrays (non-UTF-8) are decoded too. Entries
+// whose trusted _UID is not root's are dropped, whatever journalctl was
+// asked for, and every text read is made one harmless line of at most
+// MaxFieldText bytes (see textsafe.Line): history prints it to root's
+// terminal.
 func ParseJournalJSON(data []byte) ([]Event, error) {
 	var events []Event
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -152,6 +187,9 @@ func ParseJournalJSON(data []byte) ([]Event, error) {
 		if err := json.Unmarshal(raw, &obj); err != nil {
 			return events, fmt.Errorf("journal entry %d: %w", line, err)
 		}
+		if uid, ok := jsonValue(obj["_UID"]); !ok || uid != trustedUID {
+			continue // not written by root: forged or foreign
+		}
 		e := Event{Fields: map[string]string{}}
 		for k, v := range obj {
 			s, ok := jsonValue(v)
@@ -160,9 +198,9 @@ func ParseJournalJSON(data []byte) ([]Event, error) {
 			}
 			switch {
 			case k == "MESSAGE":
-				e.Message = s
+				e.Message = textsafe.Line(s, MaxFieldText)
 			case k == "_BOOT_ID":
-				e.BootID = s
+				e.BootID = textsafe.Line(s, 64)
 			case k == "__REALTIME_TIMESTAMP":
 				usec, err := strconv.ParseInt(s, 10, 64)
 				if err != nil {
@@ -170,9 +208,9 @@ func ParseJournalJSON(data []byte) ([]Event, error) {
 				}
 				e.Time = time.UnixMicro(usec)
 			case k == "KEXEC_UPGRADE_EVENT":
-				e.Kind = s
+				e.Kind = textsafe.Line(s, 64)
 			case strings.HasPrefix(k, "KEXEC_UPGRADE_"):
-				e.Fields[strings.TrimPrefix(k, "KEXEC_UPGRADE_")] = s
+				e.Fields[strings.TrimPrefix(k, "KEXEC_UPGRADE_")] = textsafe.Line(s, MaxFieldText)
 			}
 		}
 		if e.Kind == "" {

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/textsafe"
 )
 
 // Lines as `journalctl -o json MESSAGE_ID=…` prints them on bookworm
@@ -21,14 +23,23 @@ const (
 	lineSwitching = `{"__CURSOR":"s=8b2a4c8e0f1d4a5b9c3e2f1a0b9c8d7e;i=1f3a;b=4f0d3c2b1a094e8f8d7c6b5a49382716;m=2b1c9f0;t=64e1f2a3b4c5d;x=9e8d7c6b5a493827","__REALTIME_TIMESTAMP":"1774665000123456","__MONOTONIC_TIMESTAMP":"45203952","_BOOT_ID":"4f0d3c2b1a094e8f8d7c6b5a49382716","_TRANSPORT":"journal","PRIORITY":"5","SYSLOG_IDENTIFIER":"kexec-upgrade","MESSAGE_ID":"33c1eee661c24c599cd6f28c2cc6b471","OBJECT_SYSTEMD_UNIT":"kexec-upgrade.service","KEXEC_UPGRADE_EVENT":"switching","KEXEC_UPGRADE_ATTEMPT":"20260328T023000.000000000Z-6.1.0-51-cloud-amd64","KEXEC_UPGRADE_FROM":"6.1.0-50-cloud-amd64","KEXEC_UPGRADE_FROM_BUILD":"#1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-07-02)","KEXEC_UPGRADE_TO":"6.1.0-51-cloud-amd64","KEXEC_UPGRADE_TO_BUILD":"#1 SMP PREEMPT_DYNAMIC Debian 6.1.177-1 (2026-08-01)","KEXEC_UPGRADE_QUEUED_AT":"2026-03-28T02:30:00.123Z","MESSAGE":"switching from 6.1.0-50-cloud-amd64 to 6.1.0-51-cloud-amd64: starting kexec.target","_PID":"1234","_UID":"0","_GID":"0","_COMM":"kexec-upgrade","_EXE":"/usr/sbin/kexec-upgrade","_CMDLINE":"/usr/sbin/kexec-upgrade run","_SYSTEMD_UNIT":"kexec-upgrade.service","_HOSTNAME":"bookworm"}`
 	// A message with a byte that is not UTF-8: journalctl prints the value
 	// as an array of numbers.
-	lineBytes = `{"__REALTIME_TIMESTAMP":"1774665000999999","_BOOT_ID":"4f0d3c2b1a094e8f8d7c6b5a49382716","PRIORITY":"4","MESSAGE_ID":"3e4ec795f4614a1fadf1ae7cebe9e925","KEXEC_UPGRADE_EVENT":"refused","KEXEC_UPGRADE_CHECK":"image","KEXEC_UPGRADE_REASON":[98,97,100,255,32,105,109,97,103,101],"MESSAGE":[114,101,102,117,115,101,100,58,32,255]}`
+	lineBytes = `{"__REALTIME_TIMESTAMP":"1774665000999999","_UID":"0","_BOOT_ID":"4f0d3c2b1a094e8f8d7c6b5a49382716","PRIORITY":"4","MESSAGE_ID":"3e4ec795f4614a1fadf1ae7cebe9e925","KEXEC_UPGRADE_EVENT":"refused","KEXEC_UPGRADE_CHECK":"image","KEXEC_UPGRADE_REASON":[98,97,100,255,32,105,109,97,103,101],"MESSAGE":[114,101,102,117,115,101,100,58,32,255]}`
 	// The same field twice in one entry: journalctl prints a list.
-	lineRepeated = `{"__REALTIME_TIMESTAMP":"1774665600000000","_BOOT_ID":"5a1e2d3c4b5a69788796a5b4c3d2e1f0","MESSAGE_ID":"6fd2a3fe14b2437280e27a622796ca1e","KEXEC_UPGRADE_EVENT":"postponed","KEXEC_UPGRADE_CHECK":["window","inhibitor"],"KEXEC_UPGRADE_REASON":[[111,108,100],[110,101,119]],"MESSAGE":"postponed: shutdown is inhibited"}`
+	lineRepeated = `{"__REALTIME_TIMESTAMP":"1774665600000000","_UID":"0","_BOOT_ID":"5a1e2d3c4b5a69788796a5b4c3d2e1f0","MESSAGE_ID":"6fd2a3fe14b2437280e27a622796ca1e","KEXEC_UPGRADE_EVENT":"postponed","KEXEC_UPGRADE_CHECK":["window","inhibitor"],"KEXEC_UPGRADE_REASON":[[111,108,100],[110,101,119]],"MESSAGE":"postponed: shutdown is inhibited"}`
 	// journalctl prints null for a value above its size limit.
-	lineNull = `{"__REALTIME_TIMESTAMP":"1774666200000000","MESSAGE_ID":"0290f6f5193b44bc87a611aa4c2209e8","KEXEC_UPGRADE_EVENT":"failed","KEXEC_UPGRADE_REASON":null,"KEXEC_UPGRADE_KIND":"load","MESSAGE":"switch to 6.1.0-51-cloud-amd64 not started"}`
+	lineNull = `{"__REALTIME_TIMESTAMP":"1774666200000000","_UID":"0","MESSAGE_ID":"0290f6f5193b44bc87a611aa4c2209e8","KEXEC_UPGRADE_EVENT":"failed","KEXEC_UPGRADE_REASON":null,"KEXEC_UPGRADE_KIND":"load","MESSAGE":"switch to 6.1.0-51-cloud-amd64 not started"}`
 	// Another program's entry with a colliding MESSAGE_ID (or a field
 	// filter gone wrong): no KEXEC_UPGRADE_EVENT, so it is not ours.
-	lineForeign = `{"__REALTIME_TIMESTAMP":"1774666300000000","MESSAGE_ID":"33c1eee661c24c599cd6f28c2cc6b471","MESSAGE":"something else","SYSLOG_IDENTIFIER":"other"}`
+	lineForeign = `{"__REALTIME_TIMESTAMP":"1774666300000000","_UID":"0","MESSAGE_ID":"33c1eee661c24c599cd6f28c2cc6b471","MESSAGE":"something else","SYSLOG_IDENTIFIER":"other"}`
+	// A local user's forgery: our MESSAGE_ID and fields, sent with
+	// systemd-cat or logger --journald as uid 1000. journald sets _UID
+	// from the sender's credentials.
+	lineForged = `{"__REALTIME_TIMESTAMP":"1774666400000000","_BOOT_ID":"4f0d3c2b1a094e8f8d7c6b5a49382716","MESSAGE_ID":"c2e072820bdd440f83a40c45f6ac2bec","KEXEC_UPGRADE_EVENT":"verified","KEXEC_UPGRADE_ATTEMPT":"20260328T023000.000000000Z-6.1.0-51-cloud-amd64","KEXEC_UPGRADE_OUTCOME":"verified","MESSAGE":"verified","_PID":"999","_UID":"1000","_GID":"1000","_COMM":"kexec-upgrade"}`
+	// The same without any _UID (a kernel message has none).
+	lineNoUID = `{"__REALTIME_TIMESTAMP":"1774666500000000","MESSAGE_ID":"c2e072820bdd440f83a40c45f6ac2bec","KEXEC_UPGRADE_EVENT":"verified","MESSAGE":"verified"}`
+	// Root's entry whose text carries escape sequences and newlines (a
+	// reason quoting someone else's words).
+	lineHostile = `{"__REALTIME_TIMESTAMP":"1774666600000000","_UID":"0","MESSAGE_ID":"6fd2a3fe14b2437280e27a622796ca1e","KEXEC_UPGRADE_EVENT":"postponed","KEXEC_UPGRADE_REASON":"held by \u001b[31mdb\u001b[0m\nkexec-upgrade: fake line\u202e","MESSAGE":"postponed:\r\n\u001b]0;title\u0007x"}`
 )
 
 func TestParseJournalJSON(t *testing.T) {
@@ -49,10 +60,10 @@ func TestParseJournalJSON(t *testing.T) {
 	}
 	refusedBytes := Event{
 		Kind:    EventRefused,
-		Message: "refused: \xff",
+		Message: "refused: \ufffd",
 		Time:    time.UnixMicro(1774665000999999),
 		BootID:  boot1,
-		Fields:  map[string]string{"CHECK": "image", "REASON": "bad\xff image"},
+		Fields:  map[string]string{"CHECK": "image", "REASON": "bad\ufffd image"},
 	}
 	repeated := Event{
 		Kind:    EventPostponed,
@@ -66,6 +77,13 @@ func TestParseJournalJSON(t *testing.T) {
 		Message: "switch to 6.1.0-51-cloud-amd64 not started",
 		Time:    time.UnixMicro(1774666200000000),
 		Fields:  map[string]string{"REASON": "", "KIND": "load"},
+	}
+
+	hostile := Event{
+		Kind:    EventPostponed,
+		Message: "postponed: ]0;titlex",
+		Time:    time.UnixMicro(1774666600000000),
+		Fields:  map[string]string{"REASON": "held by [31mdb[0m kexec-upgrade: fake line"},
 	}
 
 	tests := []struct {
@@ -82,6 +100,9 @@ func TestParseJournalJSON(t *testing.T) {
 		{name: "repeated_fields_last_wins", in: lineRepeated + "\n", want: []Event{repeated}},
 		{name: "null_value", in: lineNull + "\n", want: []Event{nullValue}},
 		{name: "foreign_entry_skipped", in: lineForeign + "\n" + lineSwitching + "\n", want: []Event{switching}},
+		{name: "forged_entry_of_another_uid_skipped", in: lineForged + "\n" + lineSwitching + "\n" + lineForged + "\n", want: []Event{switching}},
+		{name: "entry_without_uid_skipped", in: lineNoUID + "\n" + lineSwitching + "\n", want: []Event{switching}},
+		{name: "hostile_text_made_one_line", in: lineHostile + "\n", want: []Event{hostile}},
 		{
 			name: "blank_lines_and_crlf",
 			in:   "\n\n" + lineSwitching + "\r\n\n   \n" + lineBytes + "\r\n\n",
@@ -94,7 +115,7 @@ func TestParseJournalJSON(t *testing.T) {
 		},
 		{
 			name: "number_value_ignored",
-			in:   `{"__REALTIME_TIMESTAMP":"1","KEXEC_UPGRADE_EVENT":"verified","KEXEC_UPGRADE_DURATION":2.5,"KEXEC_UPGRADE_TO":[1,300]}` + "\n",
+			in:   `{"__REALTIME_TIMESTAMP":"1","_UID":"0","KEXEC_UPGRADE_EVENT":"verified","KEXEC_UPGRADE_DURATION":2.5,"KEXEC_UPGRADE_TO":[1,300]}` + "\n",
 			want: []Event{{Kind: EventVerified, Time: time.UnixMicro(1), Fields: map[string]string{}}},
 		},
 		{
@@ -105,7 +126,7 @@ func TestParseJournalJSON(t *testing.T) {
 		},
 		{
 			name:    "bad_timestamp",
-			in:      `{"__REALTIME_TIMESTAMP":"yesterday","KEXEC_UPGRADE_EVENT":"verified"}` + "\n",
+			in:      `{"__REALTIME_TIMESTAMP":"yesterday","_UID":"0","KEXEC_UPGRADE_EVENT":"verified"}` + "\n",
 			wantErr: `timestamp "yesterday"`,
 		},
 	}
@@ -126,16 +147,52 @@ func TestParseJournalJSON(t *testing.T) {
 }
 
 func TestParseJournalJSONLongLine(t *testing.T) {
-	// A reason of 100 KiB is longer than bufio.Scanner's default token.
+	// A reason of 100 KiB is longer than bufio.Scanner's default token; it
+	// is read, and cut to MaxFieldText.
 	long := strings.Repeat("x", 100*1024)
-	line := `{"__REALTIME_TIMESTAMP":"5","KEXEC_UPGRADE_EVENT":"refused","KEXEC_UPGRADE_REASON":"` + long + `"}`
+	line := `{"__REALTIME_TIMESTAMP":"5","_UID":"0","KEXEC_UPGRADE_EVENT":"refused","KEXEC_UPGRADE_REASON":"` + long + `"}`
 	got, err := ParseJournalJSON([]byte(line + "\n"))
 	if err != nil {
 		t.Fatalf("ParseJournalJSON(100 KiB line) error = %v; want none", err)
 	}
-	if len(got) != 1 || got[0].Fields["REASON"] != long {
-		t.Fatalf("ParseJournalJSON(100 KiB line) = %d events; want one with the whole reason", len(got))
+	if len(got) != 1 {
+		t.Fatalf("ParseJournalJSON(100 KiB line) = %d events; want one", len(got))
 	}
+	if r := got[0].Fields["REASON"]; len(r) > MaxFieldText || !strings.HasPrefix(r, "xxxx") || !strings.HasSuffix(r, "…") {
+		t.Fatalf("ParseJournalJSON(100 KiB line) reason = %d bytes; want the start of it, cut to at most %d bytes with …", len(r), MaxFieldText)
+	}
+}
+
+func TestJournalctlArgs(t *testing.T) {
+	tests := []struct {
+		name  string
+		kinds []string
+		want  string
+	}{
+		{
+			name:  "one_kind",
+			kinds: []string{EventVerified},
+			want:  "--no-pager -o json MESSAGE_ID=c2e072820bdd440f83a40c45f6ac2bec _UID=0 _COMM=kexec-upgrade",
+		},
+		{
+			name:  "two_kinds_or_ed",
+			kinds: []string{EventSwitching, EventFailed},
+			want:  "--no-pager -o json MESSAGE_ID=33c1eee661c24c599cd6f28c2cc6b471 MESSAGE_ID=0290f6f5193b44bc87a611aa4c2209e8 _UID=0 _COMM=kexec-upgrade",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := strings.Join(JournalctlArgs(tc.kinds...), " "); got != tc.want {
+				t.Errorf("JournalctlArgs(%q) = %q; want %q", tc.kinds, got, tc.want)
+			}
+		})
+	}
+	t.Run("all_kinds_then_the_trusted_matches", func(t *testing.T) {
+		args := JournalctlArgs()
+		if n := len(args); n != 3+len(Kinds())+2 || args[n-2] != "_UID=0" || args[n-1] != "_COMM=kexec-upgrade" {
+			t.Errorf("JournalctlArgs() = %q; want every MESSAGE_ID, then _UID=0 and _COMM=kexec-upgrade", args)
+		}
+	})
 }
 
 func TestMessageID(t *testing.T) {
@@ -222,7 +279,7 @@ func TestJournalSendUnknownKind(t *testing.T) {
 }
 
 func FuzzParseJournalJSON(f *testing.F) {
-	for _, l := range []string{lineSwitching, lineBytes, lineRepeated, lineNull, lineForeign} {
+	for _, l := range []string{lineSwitching, lineBytes, lineRepeated, lineNull, lineForeign, lineForged, lineHostile} {
 		f.Add([]byte(l+"\n"), []byte(lineSwitching))
 		f.Add([]byte(l), []byte("-- No entries --"))
 	}
@@ -271,13 +328,23 @@ func checkEvents(t *testing.T, events []Event) {
 		if _, ok := e.Fields["EVENT"]; ok {
 			t.Fatalf("event %d keeps KEXEC_UPGRADE_EVENT among its Fields: %+v", i, e)
 		}
+		// Every text is one harmless line: cleaning it again changes nothing.
+		texts := map[string]string{"Kind": e.Kind, "Message": e.Message, "BootID": e.BootID}
+		for k, v := range e.Fields {
+			texts["Fields["+k+"]"] = v
+		}
+		for name, v := range texts {
+			if v != textsafe.Line(v, MaxFieldText) {
+				t.Fatalf("event %d %s = %q; want one line of printable text", i, name, v)
+			}
+		}
 	}
 }
 
 // encodeEntry writes an event as one line of `journalctl -o json`.
 func encodeEntry(t *testing.T, e Event) []byte {
 	t.Helper()
-	obj := map[string]any{"KEXEC_UPGRADE_EVENT": journalValue(e.Kind), "MESSAGE": journalValue(e.Message), "_BOOT_ID": journalValue(e.BootID)}
+	obj := map[string]any{"_UID": "0", "KEXEC_UPGRADE_EVENT": journalValue(e.Kind), "MESSAGE": journalValue(e.Message), "_BOOT_ID": journalValue(e.BootID)}
 	if !e.Time.IsZero() {
 		obj["__REALTIME_TIMESTAMP"] = strconv.FormatInt(e.Time.UnixMicro(), 10)
 	}
