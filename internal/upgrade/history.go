@@ -14,7 +14,10 @@ const OutcomePending = "pending"
 
 // History merges the attempts the journal knows with those the state file
 // keeps (the journal may be volatile, the state file keeps the newest
-// state.MaxAttempts), oldest first. It is pure.
+// state.MaxAttempts), oldest first. It is pure. events must come from
+// systemd.ReadEvents (or ParseJournalJSON), which keeps only entries that
+// root wrote and makes their text harmless: any local user can write
+// journal entries with our MESSAGE_IDs and fields.
 func History(events []systemd.Event, st state.State) []state.Attempt {
 	byID := make(map[string]state.Attempt)
 	queued := make(map[string]time.Time)

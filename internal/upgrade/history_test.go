@@ -153,6 +153,34 @@ func TestHistory(t *testing.T) {
 	}
 }
 
+// TestHistoryFromJournal reads history the way the history command does,
+// from journalctl's JSON: a local user's forged entries (our MESSAGE_ID and
+// fields, but the sender's own _UID) are not attempts, and no text that
+// reaches root's terminal carries control characters.
+func TestHistoryFromJournal(t *testing.T) {
+	const (
+		genuineSwitching = `{"__REALTIME_TIMESTAMP":"1772850600000000","_UID":"0","_COMM":"kexec-upgrade","MESSAGE_ID":"33c1eee661c24c599cd6f28c2cc6b471","KEXEC_UPGRADE_EVENT":"switching","KEXEC_UPGRADE_ATTEMPT":"a1","KEXEC_UPGRADE_FROM":"6.1.0-50-cloud-amd64","KEXEC_UPGRADE_TO":"6.1.0-51-cloud-amd64","KEXEC_UPGRADE_AT":"2026-03-07T02:30:00Z","MESSAGE":"switching"}`
+		genuineFailed    = `{"__REALTIME_TIMESTAMP":"1772850800000000","_UID":"0","_COMM":"kexec-upgrade","MESSAGE_ID":"0290f6f5193b44bc87a611aa4c2209e8","KEXEC_UPGRADE_EVENT":"failed","KEXEC_UPGRADE_ATTEMPT":"a1","KEXEC_UPGRADE_OUTCOME":"failed","KEXEC_UPGRADE_KIND":"old-kernel","KEXEC_UPGRADE_FROM":"6.1.0-50-cloud-amd64","KEXEC_UPGRADE_TO":"6.1.0-51-cloud-amd64","KEXEC_UPGRADE_REASON":"inhibited by \u001b[31mdb\u001b[0m:\nbackup\r\n\u202erunning","KEXEC_UPGRADE_AT":"2026-03-07T02:33:00Z","MESSAGE":"failed"}`
+		// uid 1000 claims a1 was verified, and invents a second attempt.
+		forgedOutcome = `{"__REALTIME_TIMESTAMP":"1772850900000000","_UID":"1000","_COMM":"kexec-upgrade","MESSAGE_ID":"c2e072820bdd440f83a40c45f6ac2bec","KEXEC_UPGRADE_EVENT":"verified","KEXEC_UPGRADE_ATTEMPT":"a1","KEXEC_UPGRADE_OUTCOME":"verified","KEXEC_UPGRADE_AT":"2026-03-07T02:34:00Z","MESSAGE":"verified"}`
+		forgedAttempt = `{"__REALTIME_TIMESTAMP":"1773455400000000","_UID":"1000","_COMM":"logger","MESSAGE_ID":"c2e072820bdd440f83a40c45f6ac2bec","KEXEC_UPGRADE_EVENT":"verified","KEXEC_UPGRADE_ATTEMPT":"a2","KEXEC_UPGRADE_OUTCOME":"verified","KEXEC_UPGRADE_TO":"6.6.6-evil","MESSAGE":"verified"}`
+	)
+	journal := strings.Join([]string{genuineSwitching, genuineFailed, forgedOutcome, forgedAttempt}, "\n") + "\n"
+	events, err := systemd.ParseJournalJSON([]byte(journal))
+	if err != nil {
+		t.Fatalf("ParseJournalJSON() error = %v", err)
+	}
+	got := upgrade.History(events, state.State{})
+	want := []state.Attempt{{
+		ID: "a1", At: time.Date(2026, 3, 7, 2, 33, 0, 0, time.UTC), Outcome: state.OutcomeFailed, Kind: "old-kernel",
+		From: state.Kernel{Release: "6.1.0-50-cloud-amd64"}, To: state.Kernel{Release: "6.1.0-51-cloud-amd64"},
+		Reason: "inhibited by [31mdb[0m: backup running",
+	}}
+	if !sameAttempts(got, want) {
+		t.Errorf("History(journal with forged entries) =\n  %s\nwant\n  %s", describeAttempts(got), describeAttempts(want))
+	}
+}
+
 // weekOf returns how many weeks after base t is.
 func weekOf(base, t time.Time) int {
 	return int(t.Sub(base) / (7 * 24 * time.Hour))
@@ -195,9 +223,9 @@ func describeAttempts(as []state.Attempt) string {
 // version of an attempt kept as is, every finished attempt of the journal
 // kept.
 func FuzzHistory(f *testing.F) {
-	journal := `{"__REALTIME_TIMESTAMP":"1772850600000000","KEXEC_UPGRADE_EVENT":"switching","KEXEC_UPGRADE_ATTEMPT":"a1","KEXEC_UPGRADE_TO":"6.1.0-51-cloud-amd64","KEXEC_UPGRADE_AT":"2026-03-07T02:30:00Z"}
-{"__REALTIME_TIMESTAMP":"1772850800000000","KEXEC_UPGRADE_EVENT":"verified","KEXEC_UPGRADE_ATTEMPT":"a1","KEXEC_UPGRADE_OUTCOME":"verified","KEXEC_UPGRADE_DURATION":"2.250","KEXEC_UPGRADE_AT":"2026-03-07T02:33:00Z"}
-{"__REALTIME_TIMESTAMP":"1773455400000000","KEXEC_UPGRADE_EVENT":"failed","KEXEC_UPGRADE_ATTEMPT":"a2","KEXEC_UPGRADE_OUTCOME":"load-failed","KEXEC_UPGRADE_KIND":"load"}
+	journal := `{"__REALTIME_TIMESTAMP":"1772850600000000","_UID":"0","KEXEC_UPGRADE_EVENT":"switching","KEXEC_UPGRADE_ATTEMPT":"a1","KEXEC_UPGRADE_TO":"6.1.0-51-cloud-amd64","KEXEC_UPGRADE_AT":"2026-03-07T02:30:00Z"}
+{"__REALTIME_TIMESTAMP":"1772850800000000","_UID":"0","KEXEC_UPGRADE_EVENT":"verified","KEXEC_UPGRADE_ATTEMPT":"a1","KEXEC_UPGRADE_OUTCOME":"verified","KEXEC_UPGRADE_DURATION":"2.250","KEXEC_UPGRADE_AT":"2026-03-07T02:33:00Z"}
+{"__REALTIME_TIMESTAMP":"1773455400000000","_UID":"0","KEXEC_UPGRADE_EVENT":"failed","KEXEC_UPGRADE_ATTEMPT":"a2","KEXEC_UPGRADE_OUTCOME":"load-failed","KEXEC_UPGRADE_KIND":"load"}
 `
 	st := `{"version":1,"attempts":[{"id":"a2","at":"2026-03-14T02:30:00Z","from":{"release":"6.1.0-51-cloud-amd64","build":"b"},"to":{"release":"6.1.0-52-cloud-amd64","build":"c"},"outcome":"load-failed","kind":"load"}],"staged":{"id":"a3","from":{"release":"a","build":""},"to":{"release":"6.1.0-52-cloud-amd64","build":"c"},"image":"/boot/x","initrd":"/boot/y","cmdline":"","old_boot_id":"x","staged_at":"2026-03-21T02:30:00Z","queued_at":"2026-03-21T02:30:01Z"}}`
 	f.Add([]byte(journal), []byte(st))
