@@ -57,17 +57,19 @@ func (fakeBus) SystemState(context.Context) (string, error)             { return
 func (fakeBus) Inhibitors(context.Context) ([]systemd.Inhibitor, error) { return nil, nil }
 func (b fakeBus) StartKexec(context.Context) error                      { *b.started = true; return nil }
 func (fakeBus) UserspaceStarted(context.Context) (time.Time, error)     { return time.Time{}, nil }
+func (fakeBus) KexecQueued(context.Context) (bool, error)               { return false, nil }
 func (fakeBus) Close()                                                  {}
 
 // recordingLoader stages nothing real.
 type recordingLoader struct{ loads *[]string }
 
-func (l recordingLoader) Load(image, initrd, cmdline string) error {
-	*l.loads = append(*l.loads, image)
+func (l recordingLoader) Load(image, initrd *os.File, cmdline string) error {
+	*l.loads = append(*l.loads, image.Name())
 	return nil
 }
-func (recordingLoader) Unload() error         { return nil }
-func (recordingLoader) Loaded() (bool, error) { return true, nil }
+func (recordingLoader) Unload() error           { return nil }
+func (l recordingLoader) Loaded() (bool, error) { return len(*l.loads) > 0, nil }
+func (recordingLoader) Permitted() error        { return nil }
 
 type discardJournal struct{ kinds *[]string }
 

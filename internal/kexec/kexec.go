@@ -89,24 +89,31 @@ type Loader struct {
 	Root string
 }
 
-// Load opens the image and initrd read-only and stages them with cmdline.
-func (l Loader) Load(image, initrd, cmdline string) error {
-	kf, err := os.Open(filepath.Join(l.Root, image))
-	if err != nil {
-		return fmt.Errorf("open kernel image: %w", err)
-	}
-	defer kf.Close()
-	rf, err := os.Open(filepath.Join(l.Root, initrd))
-	if err != nil {
-		return fmt.Errorf("open initrd: %w", err)
-	}
-	defer rf.Close()
-	if err := fileLoad(int(kf.Fd()), int(rf.Fd()), cmdline, 0); err != nil {
+// Load stages the kernel and initrd read from the given open files with
+// cmdline: the kernel reads the very descriptors the caller checked, so
+// what is loaded is what was checked, whatever happens to the paths.
+func (l Loader) Load(kernel, initrd *os.File, cmdline string) error {
+	if err := fileLoad(int(kernel.Fd()), int(initrd.Fd()), cmdline, 0); err != nil {
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
-			return ExplainErrno(errno, image)
+			return ExplainErrno(errno, kernel.Name())
 		}
-		return fmt.Errorf("kexec_file_load %s: %w", image, err)
+		return fmt.Errorf("kexec_file_load %s: %w", kernel.Name(), err)
+	}
+	return nil
+}
+
+// Permitted asks the kernel whether this process may use kexec_file_load
+// at all, without reading an image: an unload with nothing staged passes
+// the same capability, kexec_load_disabled and seccomp checks as a load.
+// Call it only when nothing is staged (it would unload a staged kernel).
+func (l Loader) Permitted() error {
+	if err := fileLoad(-1, -1, "", unloadFlag); err != nil {
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			return ExplainErrno(errno, "(permission probe)")
+		}
+		return fmt.Errorf("kexec_file_load permission probe: %w", err)
 	}
 	return nil
 }

@@ -46,7 +46,22 @@ func (k Kernel) String() string {
 	return fmt.Sprintf("%s (%s)", k.Release, k.Build)
 }
 
-// Staged is a kernel loaded for a switch that has not been verified yet.
+// Phases of a switch, written before each step's effect so that a run
+// killed at any instant leaves a record the next run can finish or undo.
+const (
+	// PhaseLoading: the run is about to take the fleet slot and load the
+	// kernel; it may or may not be staged.
+	PhaseLoading = "loading"
+	// PhaseStaged: kexec_file_load succeeded and kexec_loaded read 1; the
+	// switch has not been asked for yet.
+	PhaseStaged = "staged"
+	// PhaseQueued: kexec.target was (or may have been) queued; only the
+	// next boot can tell what happened.
+	PhaseQueued = "queued"
+)
+
+// Staged is a switch in progress: written before the fleet slot is taken
+// and the kernel loaded, and kept until the outcome is known.
 type Staged struct {
 	// ID names the attempt in the journal (KEXEC_UPGRADE_ATTEMPT).
 	ID        string    `json:"id"`
@@ -60,6 +75,22 @@ type Staged struct {
 	// QueuedAt is when kexec.target was queued; zero if it never was.
 	QueuedAt time.Time `json:"queued_at,omitzero"`
 	Forced   bool      `json:"forced,omitempty"`
+	// Phase is how far the switch got (PhaseLoading, PhaseStaged or
+	// PhaseQueued); files written before phases existed have none.
+	Phase string `json:"phase,omitempty"`
+}
+
+// CurrentPhase returns the phase, inferring it for files written before
+// phases existed: those were saved after the load only.
+func (s Staged) CurrentPhase() string {
+	switch {
+	case s.Phase != "":
+		return s.Phase
+	case !s.QueuedAt.IsZero():
+		return PhaseQueued
+	default:
+		return PhaseStaged
+	}
 }
 
 // Outcomes of an attempt.
@@ -67,6 +98,9 @@ const (
 	OutcomeVerified   = "verified"
 	OutcomeFailed     = "failed"      // the staged kernel did not come up
 	OutcomeLoadFailed = "load-failed" // the kernel could not be staged or the switch not started
+	// OutcomeInterrupted: the run that started the switch died before
+	// queuing it; the next run unloaded what it had staged.
+	OutcomeInterrupted = "interrupted"
 )
 
 // Failure kinds after a boot.
@@ -77,6 +111,8 @@ const (
 	FailNoReboot       = "no-reboot"
 	FailLoad           = "load"
 	FailStart          = "start"
+	FailPermission     = "permission"
+	FailKilled         = "killed"
 )
 
 // Attempt is one switch attempt and how it ended.
@@ -91,6 +127,20 @@ type Attempt struct {
 	Forced  bool      `json:"forced,omitempty"`
 	// DurationSeconds is kexec.target queued → the new kernel's userspace up.
 	DurationSeconds *float64 `json:"duration_seconds,omitempty"`
+}
+
+// MaxTries is how many times the same passing failure (a load the kernel
+// refused for the moment, a switch systemd did not start) is tried on one
+// build before the build is marked failed like a lasting failure.
+const MaxTries = 3
+
+// Try counts the failures of one kind on one build.
+type Try struct {
+	Kernel Kernel    `json:"kernel"`
+	Kind   string    `json:"kind"`
+	Reason string    `json:"reason"`
+	Count  int       `json:"count"`
+	At     time.Time `json:"at"`
 }
 
 // Failure marks a kernel build that must not be tried again automatically.
@@ -169,6 +219,8 @@ type State struct {
 	Decision  *Decision    `json:"decision,omitempty"`
 	Images    []ImageCheck `json:"images,omitempty"`
 	FleetLock *FleetLock   `json:"fleet_lock,omitempty"`
+	// Tries counts passing failures per build and kind (see MaxTries).
+	Tries []Try `json:"tries,omitempty"`
 }
 
 // FailedBefore returns the recorded failure of a build, if any.
@@ -181,8 +233,14 @@ func (s *State) FailedBefore(k Kernel) (Failure, bool) {
 	return Failure{}, false
 }
 
-// ClearFailure forgets a build's failure (an admin's run --now).
+// ClearFailure forgets a build's failure and its counted tries (an
+// admin's run --now).
 func (s *State) ClearFailure(k Kernel) {
+	s.removeFailed(k)
+	s.Tries = triesExcept(s.Tries, func(t Try) bool { return t.Kernel == k })
+}
+
+func (s *State) removeFailed(k Kernel) {
 	kept := s.Failed[:0]
 	for _, f := range s.Failed {
 		if f.Kernel != k {
@@ -190,6 +248,66 @@ func (s *State) ClearFailure(k Kernel) {
 		}
 	}
 	s.Failed = kept
+}
+
+// CountTry records one more passing failure of a kind on a build and
+// reports whether the build has now used up its MaxTries; if so it is
+// marked failed with the reason. Tries of other builds are forgotten: a
+// newer build starts afresh.
+func (s *State) CountTry(a Attempt) (exhausted bool) {
+	s.Tries = triesExcept(s.Tries, func(t Try) bool { return t.Kernel != a.To })
+	for i := range s.Tries {
+		t := &s.Tries[i]
+		if t.Kind == a.Kind {
+			t.Count++
+			t.Reason, t.At = a.Reason, a.At
+			exhausted = t.Count >= MaxTries
+			break
+		}
+	}
+	if !exhausted && !s.hasTry(a.To, a.Kind) {
+		s.Tries = append(s.Tries, Try{Kernel: a.To, Kind: a.Kind, Reason: a.Reason, Count: 1, At: a.At})
+		exhausted = MaxTries <= 1
+	}
+	if exhausted {
+		marked := a
+		marked.Reason = fmt.Sprintf("%s (failed %d times in a row; a newer build or run --now tries again)", a.Reason, MaxTries)
+		s.MarkFailed(marked)
+	}
+	return exhausted
+}
+
+// TriesLeft returns how many more times a build may fail the same way
+// before it is marked failed, for the kind that failed most often.
+func (s State) TriesLeft(k Kernel) (left int, last Try, ok bool) {
+	for _, t := range s.Tries {
+		if t.Kernel == k && (!ok || t.Count > last.Count) {
+			last, ok = t, true
+		}
+	}
+	if !ok {
+		return MaxTries, Try{}, false
+	}
+	return max(MaxTries-last.Count, 0), last, true
+}
+
+func (s *State) hasTry(k Kernel, kind string) bool {
+	for _, t := range s.Tries {
+		if t.Kernel == k && t.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func triesExcept(tries []Try, drop func(Try) bool) []Try {
+	var kept []Try
+	for _, t := range tries {
+		if !drop(t) {
+			kept = append(kept, t)
+		}
+	}
+	return kept
 }
 
 // AddAttempt appends an attempt, keeping the newest MaxAttempts.
@@ -202,7 +320,7 @@ func (s *State) AddAttempt(a Attempt) {
 
 // MarkFailed records that a build must not be tried again automatically.
 func (s *State) MarkFailed(a Attempt) {
-	s.ClearFailure(a.To)
+	s.removeFailed(a.To)
 	s.Failed = append(s.Failed, Failure{Kernel: a.To, Kind: a.Kind, Reason: a.Reason, At: a.At})
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
@@ -23,15 +24,22 @@ type Bus interface {
 	SystemState(ctx context.Context) (string, error)
 	Inhibitors(ctx context.Context) ([]systemd.Inhibitor, error)
 	StartKexec(ctx context.Context) error
+	// KexecQueued tells, after StartKexec failed, whether systemd has a
+	// kexec.target job anyway (or is stopping); an error: unknown.
+	KexecQueued(ctx context.Context) (bool, error)
 	UserspaceStarted(ctx context.Context) (time.Time, error)
 	Close()
 }
 
 // Loader stages and unstages kernels.
 type Loader interface {
-	Load(image, initrd, cmdline string) error
+	// Load stages the kernel and initrd read from these open files.
+	Load(image, initrd *os.File, cmdline string) error
 	Unload() error
 	Loaded() (bool, error)
+	// Permitted asks whether this process may kexec at all (call it only
+	// while nothing is staged).
+	Permitted() error
 }
 
 // Journal records events.

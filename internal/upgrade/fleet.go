@@ -105,6 +105,22 @@ func releaseSlot(ctx context.Context, env Env, st *state.State) error {
 	return err
 }
 
+// markSlotIntent records, before the pre-reboot call, that a slot is
+// about to be taken: if the run dies during or after the call, the next
+// run finds the slot maybe held and gives it back.
+func markSlotIntent(st *state.State, id FleetIdentity, now time.Time) {
+	fl := st.FleetLock
+	if fl == nil {
+		fl = &state.FleetLock{}
+		st.FleetLock = fl
+	}
+	if fl.Held {
+		return
+	}
+	fl.Held, fl.Unconfirmed, fl.Since = true, true, now
+	fl.URL, fl.Group, fl.ID = id.URL, id.Group, id.ID
+}
+
 // takeSlot asks for a slot before a switch. A refusal or an unreachable
 // server is a postponement with the server's words; a lost answer may have
 // given us the slot, so it counts as held (unconfirmed) until a
@@ -126,6 +142,10 @@ func takeSlot(ctx context.Context, env Env, st *state.State, id FleetIdentity) (
 		fl.Held, fl.Unconfirmed = true, false
 		return "", nil
 	case errors.Is(err, fleetlock.ErrRefused):
+		if fl.Unconfirmed {
+			// Only our intent marked it: a clear no means it is not ours.
+			fl.Held, fl.Unconfirmed, fl.Since = false, false, time.Time{}
+		}
 		return fmt.Sprintf("fleet lock not granted by %s: %s", id.URL, ans.String()), err
 	default:
 		if !fl.Held {

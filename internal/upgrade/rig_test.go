@@ -41,6 +41,13 @@ const (
 	loaderGrub = 0x72
 )
 
+// The initrds: a newc cpio header, as initramfs-tools' early microcode
+// archive starts.
+const (
+	initrd50 = "07070100000001 initrd 50"
+	initrd51 = "07070100000001 initrd 51"
+)
+
 // load51 is the fake loader's log line for staging 6.1.0-51.
 const load51 = "load " + newImage + " " + newInitrd + " " + newCmdline
 
@@ -60,6 +67,9 @@ var fixedNow = time.Date(2026, 3, 28, 2, 30, 0, 0, time.UTC)
 
 // probeCalls are the calls Assess makes to judge the moment.
 var probeCalls = []string{"dpkg-lock", "bus connect", "bus system-state", "bus inhibitors", "bus close"}
+
+// preflightCalls are the calls act makes before it holds anything.
+var preflightCalls = []string{"loaded?", "permitted?", "state loading"}
 
 // recheckCalls are the calls act makes after the load, before the switch.
 var recheckCalls = []string{"bus connect", "bus system-state", "bus inhibitors", "dpkg-lock"}
@@ -139,6 +149,14 @@ type rig struct {
 	unloadErr error
 	// loadedSays overrides what Loaded reports.
 	loadedSays *bool
+	// permittedErr is what the permission probe answers.
+	permittedErr error
+	// loadedBytes are the image and initrd the fake loader read from the
+	// descriptors it was given, as the kernel would.
+	loadedImage, loadedInitrd []byte
+	// queued, queuedErr answer KexecQueued.
+	queued    bool
+	queuedErr error
 	// The fake dpkg lock probe.
 	lockHolder string
 	lockErr    error
@@ -151,9 +169,9 @@ func newRig(t *testing.T) *rig {
 	t.Helper()
 	r := &rig{t: t, root: t.TempDir(), now: fixedNow, systemState: "running"}
 	r.writeImage(oldRelease, kerneltest.Options{Release: oldRelease, Build: oldBuild, Signed: true})
-	r.write("boot/initrd.img-"+oldRelease, "initrd 50")
+	r.write("boot/initrd.img-"+oldRelease, initrd50)
 	r.writeImage(newRelease, kerneltest.Options{Release: newRelease, Build: newBuild, Signed: true})
-	r.write("boot/initrd.img-"+newRelease, "initrd 51")
+	r.write("boot/initrd.img-"+newRelease, initrd51)
 	r.write("boot/config-"+newRelease, "CONFIG_KEXEC_FILE=y\n")
 	r.setPackage51("install ok installed")
 	r.write("var/lib/dpkg/lock", "")
@@ -338,7 +356,7 @@ func stateLabel(prev, cur []byte) string {
 		before, _ = state.Parse(prev)
 	}
 	if st.Staged != nil {
-		return "state staged"
+		return "state " + st.Staged.CurrentPhase()
 	}
 	if a, ok := st.LastAttempt(); ok {
 		if b, ok := before.LastAttempt(); !ok || b.ID != a.ID || b.Outcome != a.Outcome {
@@ -392,6 +410,11 @@ func (b fakeBus) StartKexec(ctx context.Context) error {
 	return b.r.startErr
 }
 
+func (b fakeBus) KexecQueued(ctx context.Context) (bool, error) {
+	b.r.record("bus kexec-queued?")
+	return b.r.queued, b.r.queuedErr
+}
+
 func (b fakeBus) UserspaceStarted(ctx context.Context) (time.Time, error) {
 	b.r.record("bus userspace-started")
 	return b.r.userspace, b.r.userspaceErr
@@ -403,13 +426,37 @@ func (b fakeBus) Close() { b.r.record("bus close") }
 // root in step, as the kernel would.
 type fakeLoader struct{ r *rig }
 
-func (l fakeLoader) Load(image, initrd, cmdline string) error {
-	l.r.record(fmt.Sprintf("load %s %s %s", image, initrd, cmdline))
+// Load reads both descriptors from their start, as kexec_file_load does,
+// and logs the host paths they were opened as.
+func (l fakeLoader) Load(image, initrd *os.File, cmdline string) error {
+	l.r.record(fmt.Sprintf("load %s %s %s", image.Name(), initrd.Name(), cmdline))
+	var err error
+	if l.r.loadedImage, err = readAllAt(image); err != nil {
+		l.r.t.Errorf("fake loader: read the kernel descriptor: %v", err)
+	}
+	if l.r.loadedInitrd, err = readAllAt(initrd); err != nil {
+		l.r.t.Errorf("fake loader: read the initrd descriptor: %v", err)
+	}
 	if l.r.loadErr != nil {
 		return l.r.loadErr // a failed load leaves an earlier kernel staged
 	}
 	l.r.setLoaded(true)
 	return nil
+}
+
+func readAllAt(f *os.File) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, fi.Size())
+	_, err = f.ReadAt(data, 0)
+	return data, err
+}
+
+func (l fakeLoader) Permitted() error {
+	l.r.record("permitted?")
+	return l.r.permittedErr
 }
 
 func (l fakeLoader) Unload() error {

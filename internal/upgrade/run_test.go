@@ -23,9 +23,9 @@ import (
 // switchCalls is the whole sequence of a switch from 6.1.0-50 to 6.1.0-51.
 var switchCalls = concat(
 	probeCalls,
-	[]string{load51, "loaded?", "journal staged"},
+	preflightCalls, []string{load51, "loaded?", "state staged", "journal staged"},
 	recheckCalls,
-	[]string{"state staged", "journal switching", "bus start kexec.target", "bus close"},
+	[]string{"state queued", "journal switching", "bus start kexec.target", "bus close"},
 )
 
 func TestRunSwitch(t *testing.T) {
@@ -53,6 +53,7 @@ func TestRunSwitch(t *testing.T) {
 	want := state.Staged{
 		ID: s.ID, From: state.Kernel{Release: oldRelease, Build: oldBuild}, To: state.Kernel{Release: newRelease, Build: newBuild},
 		Image: newImage, Initrd: newInitrd, Cmdline: newCmdline, OldBootID: oldBootID, StagedAt: fixedNow, QueuedAt: fixedNow,
+		Phase: state.PhaseQueued,
 	}
 	if !s.StagedAt.Equal(want.StagedAt) || !s.QueuedAt.Equal(want.QueuedAt) {
 		t.Errorf("state Staged times = staged %v, queued %v; want both %v", s.StagedAt, s.QueuedAt, fixedNow)
@@ -339,7 +340,7 @@ func TestRunLogsChangedDecision(t *testing.T) {
 				if err != nil {
 					t.Fatalf("run %d: Run() error = %v", i+1, err)
 				}
-				if hasCall(calls, "load") {
+				if hasCall(calls, "load /") {
 					t.Fatalf("run %d: Run() loaded a kernel: %q", i+1, calls)
 				}
 				n := len(r.journal())
@@ -362,7 +363,7 @@ func TestRunInhibitorAppearsAfterLoad(t *testing.T) {
 	}
 	checkCalls(t, "Run()", calls, concat(
 		probeCalls,
-		[]string{load51, "loaded?", "journal staged"},
+		preflightCalls, []string{load51, "loaded?", "state staged", "journal staged"},
 		recheckCalls,
 		[]string{"unload", "state postpone inhibitor", "journal postponed check=inhibitor", "bus close"},
 	))
@@ -384,34 +385,38 @@ func TestRunInhibitorAppearsAfterLoad(t *testing.T) {
 func TestRunStartKexecFails(t *testing.T) {
 	r := newRig(t)
 	r.startErr = errors.New(`start kexec.target: Transaction for kexec.target/start is destructive (poweroff.target has 'start' job queued)`)
-	out, calls, err := r.run(context.Background(), false)
-	if err != nil {
-		t.Fatalf("Run() error = %v", err)
-	}
-	checkCalls(t, "Run()", calls, concat(
-		probeCalls,
-		[]string{load51, "loaded?", "journal staged"},
-		recheckCalls,
-		[]string{"state staged", "journal switching", "bus start kexec.target", "unload",
-			"state attempt load-failed start", "journal failed kind=start", "bus close"},
-	))
-	if out.Switching || out.ActErr == nil || !strings.Contains(out.ActErr.Error(), "destructive") || errors.Is(out.ActErr, upgrade.ErrPostponed) {
-		t.Errorf("Run() = Switching %v, ActErr %v; want the start failure", out.Switching, out.ActErr)
-	}
-	st := r.state()
-	if st.Staged != nil {
-		t.Errorf("state Staged = %+v; want nil", st.Staged)
-	}
-	if len(st.Failed) != 1 || st.Failed[0].Kind != state.FailStart {
-		t.Errorf("state Failed = %+v; want the build marked (else every run of the window stages and unloads it)", st.Failed)
-	}
-	a, ok := st.LastAttempt()
-	if !ok || a.Outcome != state.OutcomeLoadFailed || a.Kind != state.FailStart || a.To.Release != newRelease {
-		t.Errorf("last attempt = %+v, %v; want load-failed/start to %s", a, ok, newRelease)
+	for try := 1; try <= state.MaxTries; try++ {
+		r.now = fixedNow.Add(time.Duration(try) * time.Minute)
+		out, calls, err := r.run(context.Background(), false)
+		if err != nil {
+			t.Fatalf("Run() %d error = %v", try, err)
+		}
+		checkCalls(t, fmt.Sprintf("Run() %d", try), calls, concat(
+			probeCalls,
+			preflightCalls, []string{load51, "loaded?", "state staged", "journal staged"},
+			recheckCalls,
+			[]string{"state queued", "journal switching", "bus start kexec.target", "bus kexec-queued?", "unload",
+				"state attempt load-failed start", "journal failed kind=start", "bus close"},
+		))
+		if out.Switching || out.ActErr == nil || !strings.Contains(out.ActErr.Error(), "destructive") || errors.Is(out.ActErr, upgrade.ErrPostponed) {
+			t.Errorf("Run() %d = Switching %v, ActErr %v; want the start failure", try, out.Switching, out.ActErr)
+		}
+		st := r.state()
+		if st.Staged != nil || r.loaded {
+			t.Errorf("after Run() %d: state Staged = %+v, kernel loaded %v; want neither", try, st.Staged, r.loaded)
+		}
+		_, marked := st.FailedBefore(state.Kernel{Release: newRelease, Build: newBuild})
+		if left, _, _ := st.TriesLeft(state.Kernel{Release: newRelease, Build: newBuild}); marked != (try == state.MaxTries) || left != state.MaxTries-try {
+			t.Errorf("after Run() %d: marked %v, %d tries left; want marked %v, %d left", try, marked, left, try == state.MaxTries, state.MaxTries-try)
+		}
+		a, ok := st.LastAttempt()
+		if !ok || a.Outcome != state.OutcomeLoadFailed || a.Kind != state.FailStart || a.To.Release != newRelease {
+			t.Errorf("last attempt = %+v, %v; want load-failed/start to %s", a, ok, newRelease)
+		}
 	}
 	// Marked: the next run refuses without loading; run --now retries.
 	r.startErr = nil
-	out, _, err = r.run(context.Background(), false)
+	out, _, err := r.run(context.Background(), false)
 	if err != nil || out.Switching || out.Report.Decision.Check != plan.CheckFailedBefore {
 		t.Errorf("next Run() = Switching %v, %s, %v; want refused by failed-before", out.Switching, out.Report.Decision.Check, err)
 	}
@@ -421,39 +426,58 @@ func TestRunStartKexecFails(t *testing.T) {
 	}
 }
 
-func TestRunLoadFails(t *testing.T) {
+// TestRunStartKexecMaybeQueued: a StartUnit call that fails (a timeout on
+// a loaded system) while systemd did queue the job, or while that cannot be
+// known, is not a failure: the record stays queued, the kernel staged.
+func TestRunStartKexecMaybeQueued(t *testing.T) {
 	tests := []struct {
-		name    string
-		errno   syscall.Errno
-		calls   []string
-		outcome string // the last attempt's outcome, "" for none
-		marked  bool
-		// next is the next run's decision check ("" for a switch).
-		next string
+		name      string
+		queued    bool
+		queuedErr error
 	}{
-		{
-			name: "enoexec_marks_the_build", errno: syscall.ENOEXEC,
-			calls:   []string{load51, "unload", "state attempt load-failed load", "journal failed kind=load"},
-			outcome: state.OutcomeLoadFailed, marked: true, next: plan.CheckFailedBefore,
-		},
-		{
-			name: "ekeyrejected_marks_the_build", errno: syscall.EKEYREJECTED,
-			calls:   []string{load51, "unload", "state attempt load-failed load", "journal failed kind=load"},
-			outcome: state.OutcomeLoadFailed, marked: true, next: plan.CheckFailedBefore,
-		},
-		{
-			name: "ebusy_postpones", errno: syscall.EBUSY,
-			calls: []string{load51, "unload", "state postpone kexec-allowed", "journal postponed check=kexec-allowed"},
-		},
-		{
-			name: "etxtbsy_postpones", errno: syscall.ETXTBSY,
-			calls: []string{load51, "unload", "state postpone kexec-allowed", "journal postponed check=kexec-allowed"},
-		},
-		{
-			name: "eperm_fails_without_marking", errno: syscall.EPERM,
-			calls:   []string{load51, "unload", "state attempt load-failed load", "journal failed kind=load"},
-			outcome: state.OutcomeLoadFailed,
-		},
+		{name: "job_exists", queued: true},
+		{name: "cannot_tell", queuedErr: errors.New("read systemd's SystemState: connection closed")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			r.startErr = errors.New("start kexec.target: context deadline exceeded")
+			r.queued, r.queuedErr = tc.queued, tc.queuedErr
+			out, calls, err := r.run(context.Background(), false)
+			if err != nil {
+				t.Fatalf("Run() error = %v", err)
+			}
+			checkCalls(t, "Run()", calls, concat(
+				probeCalls,
+				preflightCalls, []string{load51, "loaded?", "state staged", "journal staged"},
+				recheckCalls,
+				[]string{"state queued", "journal switching", "bus start kexec.target", "bus kexec-queued?", "journal switching", "bus close"},
+			))
+			if !out.Switching || out.ActErr != nil {
+				t.Errorf("Run() = Switching %v, ActErr %v; want the switch taken as under way", out.Switching, out.ActErr)
+			}
+			st := r.state()
+			if st.Staged == nil || st.Staged.CurrentPhase() != state.PhaseQueued || !r.loaded || len(st.Failed) != 0 || len(st.Attempts) != 0 {
+				t.Errorf("state = staged %+v, loaded %v, failed %v, attempts %v; want queued, still loaded, nothing recorded", st.Staged, r.loaded, st.Failed, st.Attempts)
+			}
+		})
+	}
+}
+
+func TestRunLoadFails(t *testing.T) {
+	loadCalls := concat(preflightCalls, []string{load51, "unload"})
+	tests := []struct {
+		name  string
+		errno syscall.Errno
+		kind  string
+		// marked: the build is marked at once; else the try is counted.
+		marked bool
+	}{
+		{name: "enoexec_marks_the_build", errno: syscall.ENOEXEC, kind: state.FailLoad, marked: true},
+		{name: "ekeyrejected_marks_the_build", errno: syscall.EKEYREJECTED, kind: state.FailLoad, marked: true},
+		{name: "ebusy_counts", errno: syscall.EBUSY, kind: state.FailLoad},
+		{name: "etxtbsy_counts", errno: syscall.ETXTBSY, kind: state.FailLoad},
+		{name: "eperm_counts", errno: syscall.EPERM, kind: state.FailPermission},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -463,20 +487,20 @@ func TestRunLoadFails(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run() error = %v", err)
 			}
-			checkCalls(t, "Run()", calls, concat(probeCalls, tc.calls))
-			if out.Switching || out.ActErr == nil || !errors.Is(out.ActErr, tc.errno) && !strings.Contains(out.ActErr.Error(), newImage) {
+			checkCalls(t, "Run()", calls, concat(probeCalls, loadCalls, []string{"state attempt load-failed " + tc.kind, "journal failed kind=" + tc.kind}))
+			if out.Switching || out.ActErr == nil || !strings.Contains(out.ActErr.Error(), newImage) || errors.Is(out.ActErr, upgrade.ErrPostponed) {
 				t.Errorf("Run() = Switching %v, ActErr %v; want the load failure naming %s", out.Switching, out.ActErr, newImage)
 			}
-			if postponed := errors.Is(out.ActErr, upgrade.ErrPostponed); postponed != (tc.outcome == "") {
-				t.Errorf("errors.Is(ActErr %v, ErrPostponed) = %v; want %v", out.ActErr, postponed, tc.outcome == "")
-			}
 			st := r.state()
-			if a, ok := st.LastAttempt(); tc.outcome == "" && ok || tc.outcome != "" && (!ok || a.Outcome != tc.outcome || a.Kind != state.FailLoad || !strings.Contains(a.Reason, newImage)) {
-				t.Errorf("last attempt = %+v (%v); want outcome %q naming %s", a, ok, tc.outcome, newImage)
+			if a, ok := st.LastAttempt(); !ok || a.Outcome != state.OutcomeLoadFailed || a.Kind != tc.kind || !strings.Contains(a.Reason, newImage) {
+				t.Errorf("last attempt = %+v (%v); want load-failed/%s naming %s", a, ok, tc.kind, newImage)
 			}
-			_, marked := st.FailedBefore(state.Kernel{Release: newRelease, Build: newBuild})
-			if marked != tc.marked {
+			k := state.Kernel{Release: newRelease, Build: newBuild}
+			if _, marked := st.FailedBefore(k); marked != tc.marked {
 				t.Errorf("build marked failed = %v; want %v", marked, tc.marked)
+			}
+			if left, _, _ := st.TriesLeft(k); !tc.marked && left != state.MaxTries-1 {
+				t.Errorf("tries left = %d; want %d", left, state.MaxTries-1)
 			}
 
 			r.loadErr = nil
@@ -484,35 +508,63 @@ func TestRunLoadFails(t *testing.T) {
 			if err != nil {
 				t.Fatalf("next Run() error = %v", err)
 			}
-			if tc.next == "" {
+			if !tc.marked {
 				if !out.Switching {
 					t.Errorf("next Run() decision = %s %s %q; want a switch", out.Report.Decision.Action, out.Report.Decision.Check, out.Report.Decision.Reason)
 				}
 				return
 			}
-			checkCalls(t, "next Run()", calls, concat(probeCalls, []string{"journal refused check=" + tc.next, "state refuse " + tc.next}))
-			if d := out.Report.Decision; d.Check != tc.next || !strings.Contains(d.Reason, "run --now") {
-				t.Errorf("next Run() decision = %s %s %q; want refused by %s pointing at run --now", d.Action, d.Check, d.Reason, tc.next)
+			checkCalls(t, "next Run()", calls, concat(probeCalls, []string{"journal refused check=failed-before", "state refuse failed-before"}))
+			if d := out.Report.Decision; d.Check != plan.CheckFailedBefore || !strings.Contains(d.Reason, "run --now") {
+				t.Errorf("next Run() decision = %s %s %q; want refused by failed-before pointing at run --now", d.Action, d.Check, d.Reason)
 			}
 		})
 	}
 }
 
-func TestRunLoadedReportsNothing(t *testing.T) {
+// TestRunPassingFailureTriedThreeTimes: the same passing failure on the
+// same build is tried MaxTries times, then the build is marked; the tries
+// never take the fleet slot when the kernel refuses kexec outright.
+func TestRunPassingFailureTriedThreeTimes(t *testing.T) {
 	r := newRig(t)
-	no := false
-	r.loadedSays = &no
+	r.permittedErr = kexec.ExplainErrno(syscall.EPERM, "(permission probe)")
+	for try := 1; try <= state.MaxTries; try++ {
+		r.now = fixedNow.Add(time.Duration(try) * time.Minute)
+		out, calls, err := r.run(context.Background(), false)
+		if err != nil {
+			t.Fatalf("Run() %d error = %v", try, err)
+		}
+		checkCalls(t, fmt.Sprintf("Run() %d", try), calls, concat(probeCalls, []string{"loaded?", "permitted?", "state attempt load-failed permission", "journal failed kind=permission"}))
+		if out.Switching || out.ActErr == nil || !strings.Contains(out.ActErr.Error(), "EPERM") {
+			t.Errorf("Run() %d = Switching %v, ActErr %v; want the EPERM", try, out.Switching, out.ActErr)
+		}
+	}
+	st := r.state()
+	f, marked := st.FailedBefore(state.Kernel{Release: newRelease, Build: newBuild})
+	if !marked || f.Kind != state.FailPermission || !strings.Contains(f.Reason, "3 times") {
+		t.Fatalf("after %d tries: failure %+v, marked %v; want marked permission, naming the 3 tries", state.MaxTries, f, marked)
+	}
+	if n := len(st.Attempts); n != state.MaxTries {
+		t.Errorf("attempts recorded = %d; want %d (history is not flooded)", n, state.MaxTries)
+	}
+	out, calls, _ := r.run(context.Background(), false)
+	if out.Report.Decision.Check != plan.CheckFailedBefore || hasCall(calls, "permitted?") {
+		t.Errorf("Run() after the tries = %s, calls %v; want refused by failed-before without probing", out.Report.Decision.Check, calls)
+	}
+}
+
+// TestRunForeignKernelStaged: a kernel someone else staged is never
+// replaced or unloaded; the switch waits.
+func TestRunForeignKernelStaged(t *testing.T) {
+	r := newRig(t)
+	r.setLoaded(true)
 	out, calls, err := r.run(context.Background(), false)
 	if err != nil {
 		t.Fatalf("Run() error = %v", err)
 	}
-	checkCalls(t, "Run()", calls, concat(probeCalls,
-		[]string{load51, "loaded?", "unload", "state attempt load-failed load", "journal failed kind=load"}))
-	if out.Switching || out.ActErr == nil || !strings.Contains(out.ActErr.Error(), "kexec_loaded") {
-		t.Errorf("Run() = Switching %v, ActErr %v; want a failure naming kexec_loaded", out.Switching, out.ActErr)
-	}
-	if st := r.state(); len(st.Failed) != 0 {
-		t.Errorf("state Failed = %+v; want the build not marked", st.Failed)
+	checkCalls(t, "Run()", calls, concat(probeCalls, []string{"loaded?", "state postpone kexec-allowed", "journal postponed check=kexec-allowed"}))
+	if !errors.Is(out.ActErr, upgrade.ErrPostponed) || !strings.Contains(out.ActErr.Error(), "did not stage") || !r.loaded {
+		t.Errorf("Run() ActErr = %v, still loaded %v; want postponed naming the foreign kernel, left loaded", out.ActErr, r.loaded)
 	}
 }
 
@@ -627,9 +679,9 @@ func TestRunNow(t *testing.T) {
 	}
 	checkCalls(t, "Run(--now)", calls, concat(
 		probeCalls,
-		[]string{load51, "loaded?", "journal staged forced"},
+		preflightCalls, []string{load51, "loaded?", "state staged", "journal staged forced"},
 		recheckCalls,
-		[]string{"state staged", "journal switching forced", "bus start kexec.target", "bus close"},
+		[]string{"state queued", "journal switching forced", "bus start kexec.target", "bus close"},
 	))
 	if !out.Switching || !out.Report.Decision.Forced || !strings.Contains(out.Report.Decision.Reason, "forced") {
 		t.Errorf("Run(--now) = Switching %v, decision %+v; want a forced switch", out.Switching, out.Report.Decision)
@@ -702,9 +754,9 @@ func TestRunCorruptState(t *testing.T) {
 		checkCalls(t, "Run(--now)", calls, concat(
 			[]string{"state missing"},
 			probeCalls,
-			[]string{load51, "loaded?", "journal staged forced"},
+			preflightCalls, []string{load51, "loaded?", "state staged", "journal staged forced"},
 			recheckCalls,
-			[]string{"state staged", "journal switching forced", "bus start kexec.target", "bus close"},
+			[]string{"state queued", "journal switching forced", "bus start kexec.target", "bus close"},
 		))
 		if !out.Switching {
 			t.Errorf("Run(--now) Switching = false (ActErr %v); want a switch", out.ActErr)
@@ -766,16 +818,16 @@ func TestRunCancelled(t *testing.T) {
 	}{
 		{
 			name: "before_load", at: "bus close", nth: 1,
-			calls: concat(probeCalls, []string{"state postpone system-state", "journal postponed check=system-state"}),
+			calls: concat(probeCalls, []string{"loaded?", "permitted?", "state postpone system-state", "journal postponed check=system-state"}),
 		},
 		{
 			name: "right_after_load", at: load51, nth: 1,
-			calls: concat(probeCalls, []string{load51, "loaded?", "journal staged", "bus connect", "unload",
+			calls: concat(probeCalls, preflightCalls, []string{load51, "loaded?", "state staged", "journal staged", "bus connect", "unload",
 				"state postpone system-state", "journal postponed check=system-state"}),
 		},
 		{
 			name: "after_the_last_check", at: "dpkg-lock", nth: 2,
-			calls: concat(probeCalls, []string{load51, "loaded?", "journal staged"}, recheckCalls,
+			calls: concat(probeCalls, preflightCalls, []string{load51, "loaded?", "state staged", "journal staged"}, recheckCalls,
 				[]string{"unload", "state postpone system-state", "journal postponed check=system-state", "bus close"}),
 		},
 	}
@@ -837,38 +889,6 @@ func TestRunJournalUnwritable(t *testing.T) {
 	checkCalls(t, "Run()", calls, switchCalls)
 }
 
-// TestRunRepeatedLoadPostponement: a load that keeps failing with a
-// transient errno is logged when it starts and when its reason changes,
-// not every run.
-func TestRunRepeatedLoadPostponement(t *testing.T) {
-	r := newRig(t)
-	r.loadErr = kexec.ExplainErrno(syscall.ENOMEM, newImage)
-	if _, calls, err := r.run(context.Background(), false); err != nil || !hasCall(calls, "journal postponed check=kexec-allowed") {
-		t.Fatalf("first Run() = %q, %v; want a postponed line", calls, err)
-	}
-	r.now = r.now.Add(5 * time.Minute)
-	out, calls, err := r.run(context.Background(), false)
-	if err != nil {
-		t.Fatalf("second Run() error = %v", err)
-	}
-	checkCalls(t, "second Run()", calls, concat(probeCalls, []string{load51, "unload"}))
-	if !errors.Is(out.ActErr, upgrade.ErrPostponed) {
-		t.Errorf("second Run() ActErr = %v; want postponed", out.ActErr)
-	}
-	if d := r.state().Decision; d == nil || d.Action != string(plan.Postpone) || !strings.Contains(d.Reason, "ENOMEM") {
-		t.Errorf("state Decision = %+v; want the logged postponement kept", d)
-	}
-
-	r.loadErr = kexec.ExplainErrno(syscall.EBUSY, newImage)
-	_, calls, err = r.run(context.Background(), false)
-	if err != nil {
-		t.Fatalf("third Run() error = %v", err)
-	}
-	checkCalls(t, "third Run() (another reason)", calls, concat(probeCalls,
-		[]string{load51, "unload", "state postpone kexec-allowed", "journal postponed check=kexec-allowed"}))
-}
-
-// TestRunRepeatedPostponementAfterStaging: once "staged" is in the journal,
 // the postponement that undoes it is always logged.
 func TestRunRepeatedPostponementAfterStaging(t *testing.T) {
 	r := newRig(t)
@@ -878,7 +898,7 @@ func TestRunRepeatedPostponementAfterStaging(t *testing.T) {
 			r.inhibitors = block
 		}
 	}
-	want := concat(probeCalls, []string{load51, "loaded?", "journal staged"}, recheckCalls,
+	want := concat(probeCalls, preflightCalls, []string{load51, "loaded?", "state staged", "journal staged"}, recheckCalls,
 		[]string{"unload", "state postpone inhibitor", "journal postponed check=inhibitor", "bus close"})
 	for i := 1; i <= 2; i++ {
 		r.inhibitors = nil

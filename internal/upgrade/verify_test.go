@@ -14,7 +14,7 @@ import (
 	"github.com/kexec-upgrade/kexec-upgrade/internal/upgrade"
 )
 
-func TestVerify(t *testing.T) {
+func TestJudgeSwitch(t *testing.T) {
 	queued := fixedNow
 	now := fixedNow.Add(3 * time.Minute)
 	oldK := state.Kernel{Release: oldRelease, Build: oldBuild}
@@ -86,8 +86,8 @@ func TestVerify(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a := upgrade.Verify(tc.staged, tc.running, now, tc.userspace)
-			name := "Verify(" + tc.name + ")"
+			a := upgrade.JudgeSwitch(tc.staged, tc.running, now, tc.userspace)
+			name := "JudgeSwitch(" + tc.name + ")"
 			if a.Outcome != tc.outcome || a.Kind != tc.kind {
 				t.Errorf("%s = %s/%s (%q); want %s/%s", name, a.Outcome, a.Kind, a.Reason, tc.outcome, tc.kind)
 			}
@@ -234,7 +234,7 @@ func TestRunVerifyFailed(t *testing.T) {
 			if err != nil {
 				t.Fatalf("next Run() error = %v", err)
 			}
-			if hasCall(calls, "load") || hasCall(calls, "journal") {
+			if hasCall(calls, "load /") || hasCall(calls, "journal") {
 				t.Errorf("next Run() calls = %q; want no load and no new journal line", calls)
 			}
 		})
