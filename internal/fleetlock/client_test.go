@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/fleetlock/fleetlocktest"
 )
@@ -612,6 +614,68 @@ func TestOversizedBodies(t *testing.T) {
 	}
 }
 
+// TestHostileAnswers: whatever a server (or something posing as one)
+// answers, what the client keeps and reports is one harmless line of at
+// most MaxText bytes; a body is read no further than MaxResponseBytes.
+func TestHostileAnswers(t *testing.T) {
+	escapes := strings.Repeat(`\u001b[2J\u001b[H\u001b]0;pwned\u0007\r\nkexec-upgrade: switched\u202e\n`, 400)
+	if n := 2 * len(escapes); n >= MaxResponseBytes-100 {
+		t.Fatalf("the JSON answer is %d bytes; want it within MaxResponseBytes, so that it is parsed", n)
+	}
+	rawEscapes := strings.Repeat("\x1b[2J\x1b[H\x1b]0;pwned\x07\r\nkexec-upgrade: switched\u202e\n", 1500)
+	tests := []struct {
+		name   string
+		status int
+		header map[string]string
+		body   string
+		// want is the status the client sees; 0 for none (unreachable).
+		want int
+	}{
+		{name: "json_kind_and_value_of_escapes", status: 423, want: 423, body: `{"kind":"\u001b[31mlock_held` + escapes + `","value":"` + escapes + `"}`},
+		{name: "json_answer_just_under_the_read_limit", status: 500, want: 500, body: `{"kind":"k","value":"` + strings.Repeat(`\u001b`, (MaxResponseBytes-40)/6) + `x"}`},
+		{name: "raw_body_of_escapes", status: 502, want: 502, body: rawEscapes},
+		{name: "success_with_escapes", status: 200, want: 200, body: rawEscapes},
+		{name: "body_far_beyond_the_read_limit", status: 500, want: 500, body: strings.Repeat("\x1b[5m\n", 4*MaxResponseBytes)},
+		{name: "redirect_to_bidi_and_a_long_location", status: 307, want: 307, header: map[string]string{"Location": "https://x/\u202e" + strings.Repeat("é\u2066", 3000)}},
+		// net/http refuses the header and quotes it in its error.
+		{name: "header_of_escapes", status: 307, want: 0, header: map[string]string{"Location": "https://x/\x1b[8m" + strings.Repeat("\x1b[1A", 2000)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tt.header {
+					w.Header()[k] = []string{v}
+				}
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			c := newTestClient(t, hs.URL, 5*time.Second)
+			ans, err := bounded(t, c.PreReboot, context.Background())
+			if ans.Status != tt.want {
+				t.Fatalf("answer status %d, err %.200q; want status %d", ans.Status, err, tt.want)
+			}
+			texts := map[string]string{"Kind": ans.Kind, "Value": ans.Value, "Body": ans.Body, "Error": ans.Error, "String()": ans.String()}
+			if err != nil {
+				texts["err.Error()"] = err.Error()
+				var se *ServerError
+				switch {
+				case errors.As(err, &se):
+					texts["Location"] = se.Location
+				case tt.want != 0 || !errors.Is(err, ErrUnreachable):
+					t.Fatalf("err = %T %.200q; want a *ServerError, or ErrUnreachable without an answer", err, err)
+				}
+			}
+			for name, v := range texts {
+				if len(v) > MaxText || !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool {
+					return unicode.IsControl(r) || r == '\u202e'
+				}) {
+					t.Errorf("%s = %d bytes %.200q; want one line of at most %d bytes without control characters", name, len(v), v, MaxText)
+				}
+			}
+		})
+	}
+}
+
 func TestNew(t *testing.T) {
 	tests := []struct {
 		name, url, group, id string
@@ -668,7 +732,9 @@ func TestServerErrorMessage(t *testing.T) {
 		{&ServerError{Op: OpPreReboot, Status: 503},
 			"fleetlock server refused pre-reboot: 503 Service Unavailable: empty body"},
 		{&ServerError{Op: OpPreReboot, Status: 500, Kind: "k", Value: "line1\nline2"},
-			`fleetlock server refused pre-reboot: 500 Internal Server Error: k: "line1\nline2"`},
+			"fleetlock server refused pre-reboot: 500 Internal Server Error: k: line1 line2"},
+		{&ServerError{Op: OpPreReboot, Status: 500, Kind: "\x1b[31mk", Value: "v\u202e\r\nforged"},
+			"fleetlock server refused pre-reboot: 500 Internal Server Error: [31mk: v forged"},
 		{&ServerError{Op: OpPreReboot, Status: 307, Location: "https://new/v1/pre-reboot"},
 			"fleetlock server refused pre-reboot: 307 Temporary Redirect: redirect to https://new/v1/pre-reboot not followed (fix the configured URL)"},
 		{nil, "<nil>"},
@@ -679,7 +745,7 @@ func TestServerErrorMessage(t *testing.T) {
 		}
 	}
 	long := &ServerError{Op: OpPreReboot, Status: 500, Kind: "k", Value: strings.Repeat("é", 4000)}
-	if msg := long.Error(); len(msg) > maxShownValue+200 || !strings.HasSuffix(msg, "…") {
+	if msg := long.Error(); len(msg) > MaxText || !strings.HasSuffix(msg, "…") {
 		t.Errorf("long value rendered in %d bytes", len(msg))
 	}
 	if !errors.Is(fmt.Errorf("wrapped: %w", error(&ServerError{Op: OpPreReboot, Status: 500})), ErrRefused) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/textsafe"
 )
 
 // ErrUnreachable is wrapped by every error that means no answer came back
@@ -24,9 +26,10 @@ var ErrRefused = errors.New("fleetlock server refused the request")
 // maxSummary bounds the raw body kept in ServerError.Body and Answer.Body.
 const maxSummary = 512
 
-// maxShownValue bounds how much of a server's kind or value Error() prints;
-// the ServerError fields themselves are never shortened.
-const maxShownValue = 2048
+// MaxText bounds, in bytes, every text that comes from a server: the kind,
+// value and Location of an answer, and the message of an error that quotes
+// the server (they go to the state file, the journal and root's terminal).
+const MaxText = 2048
 
 // ServerError is returned when the FleetLock server answers with a status
 // other than 200.
@@ -36,48 +39,52 @@ type ServerError struct {
 	// Status is the HTTP status code of the answer.
 	Status int `json:"status"`
 	// Kind and Value are the "kind" and "value" of the server's JSON error
-	// body, verbatim; both empty if the body was not such a JSON object.
+	// body, each one harmless line of at most MaxText bytes (see
+	// textsafe.Line); both empty if the body was not such a JSON object.
 	Kind  string `json:"kind,omitempty"`
 	Value string `json:"value,omitempty"`
 	// Body is a one-line, trimmed, length-limited copy of the response body
 	// when it was not a JSON error object (e.g. a proxy's error page).
 	Body string `json:"body,omitempty"`
 	// Location is the Location header of a redirect answer, which is not
-	// followed (see Client).
+	// followed (see Client), made harmless like Kind and Value.
 	Location string `json:"location,omitempty"`
 }
 
 // Error returns a one-line description that contains the server's kind and
-// value verbatim (quoted only if they contain control characters), e.g.
-// "fleetlock server refused pre-reboot: 500 Internal Server Error: failed_lock: all 1 semaphore slots currently locked".
+// value, e.g. "fleetlock server refused pre-reboot: 500 Internal Server
+// Error: failed_lock: all 1 semaphore slots currently locked". Control
+// characters are removed and the whole is at most MaxText bytes, whoever
+// filled the fields.
 func (e *ServerError) Error() string {
 	if e == nil {
 		return "<nil>"
 	}
 	var b strings.Builder
 	b.WriteString("fleetlock server refused ")
-	b.WriteString(oneLine(e.Op, 64))
+	b.WriteString(textsafe.Line(e.Op, 64))
 	b.WriteString(": ")
 	b.WriteString(statusLine(e.Status))
+	kind, value := textsafe.Line(e.Kind, MaxText), textsafe.Line(e.Value, MaxText)
 	switch {
-	case e.Kind != "" && e.Value != "":
-		b.WriteString(": " + oneLine(e.Kind, maxShownValue) + ": " + oneLine(e.Value, maxShownValue))
-	case e.Kind != "":
-		b.WriteString(": " + oneLine(e.Kind, maxShownValue))
-	case e.Value != "":
-		b.WriteString(": " + oneLine(e.Value, maxShownValue))
+	case kind != "" && value != "":
+		b.WriteString(": " + kind + ": " + value)
+	case kind != "":
+		b.WriteString(": " + kind)
+	case value != "":
+		b.WriteString(": " + value)
 	}
 	if e.Location != "" {
-		b.WriteString(": redirect to " + oneLine(e.Location, maxShownValue) + " not followed (fix the configured URL)")
+		b.WriteString(": redirect to " + textsafe.Line(e.Location, MaxText) + " not followed (fix the configured URL)")
 	}
-	if e.Kind == "" && e.Value == "" {
+	if kind == "" && value == "" {
 		if e.Body != "" {
-			b.WriteString(": body: " + oneLine(e.Body, maxShownValue))
+			b.WriteString(": body: " + textsafe.Line(e.Body, MaxText))
 		} else if e.Location == "" {
 			b.WriteString(": empty body")
 		}
 	}
-	return b.String()
+	return textsafe.Line(b.String(), MaxText)
 }
 
 // Is reports whether target is ErrRefused.
@@ -93,6 +100,8 @@ func statusLine(code int) string {
 
 // oneLine returns s as is if it is printable on one line, else Go-quoted; it
 // cuts s to at most max bytes (on a rune boundary) and marks the cut with "…".
+// It shows an admin's own input (a group, an id) exactly; text from a
+// server goes through textsafe.Line instead.
 func oneLine(s string, max int) string {
 	cut := false
 	if len(s) > max {
@@ -109,6 +118,27 @@ func oneLine(s string, max int) string {
 		s += "…"
 	}
 	return s
+}
+
+// cleanError shows an error whose text may quote a server (a TLS
+// certificate's names, a malformed status line) as one harmless line of at
+// most MaxText bytes, and keeps the error itself for errors.Is and As.
+type cleanError struct {
+	err error
+	msg string
+}
+
+func (e *cleanError) Error() string { return e.msg }
+func (e *cleanError) Unwrap() error { return e.err }
+
+// cleanErr returns err itself when its text is already harmless, else err
+// wrapped in a cleanError.
+func cleanErr(err error) error {
+	msg := err.Error()
+	if clean := textsafe.Line(msg, MaxText); clean != msg {
+		return &cleanError{err: err, msg: clean}
+	}
+	return err
 }
 
 // parseErrorBody extracts kind and value from a FleetLock JSON error body
@@ -140,39 +170,12 @@ func parseErrorBody(body []byte) (kind, value string, ok bool) {
 }
 
 // summarizeBody turns a raw response body into one short line of valid
-// UTF-8: white space runs (newlines included) become one space, other control
-// characters are dropped, and the result is cut to maxSummary bytes with
-// "…" appended when the body was longer (or truncated is true).
+// UTF-8 (see textsafe.Line) of at most maxSummary bytes before its "…",
+// which marks a body that was longer (or truncated is true).
 func summarizeBody(body []byte, truncated bool) string {
-	s := strings.ToValidUTF8(string(body), "\uFFFD")
-	var b strings.Builder
-	space := false
-	for _, r := range s {
-		switch {
-		case unicode.IsSpace(r):
-			space = true
-			continue
-		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
-			continue
-		}
-		sep := space && b.Len() > 0
-		space = false
-		need := utf8.RuneLen(r)
-		if sep {
-			need++
-		}
-		if b.Len()+need > maxSummary {
-			truncated = true
-			break
-		}
-		if sep {
-			b.WriteByte(' ')
-		}
-		b.WriteRune(r)
-	}
-	out := b.String()
-	if truncated {
-		out += "…"
+	out := textsafe.Line(string(body), maxSummary+len(textsafe.Ellipsis))
+	if truncated && !strings.HasSuffix(out, textsafe.Ellipsis) {
+		out += textsafe.Ellipsis
 	}
 	return out
 }

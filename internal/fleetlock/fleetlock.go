@@ -38,6 +38,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/textsafe"
 )
 
 // Operation names, as used in Answer.Op and ServerError.Op.
@@ -86,13 +88,15 @@ type Answer struct {
 	URL string `json:"url"`
 	// Status is the HTTP status code; 0 when no answer came back.
 	Status int `json:"status"`
-	// Kind and Value are the server's JSON kind/value, verbatim, if any.
+	// Kind and Value are the server's JSON kind/value, if any, each one
+	// harmless line of at most MaxText bytes.
 	Kind  string `json:"kind,omitempty"`
 	Value string `json:"value,omitempty"`
 	// Body is a one-line, length-limited copy of a non-JSON response body
 	// (e.g. poseidon's "obtained reboot lease").
 	Body string `json:"body,omitempty"`
-	// Error is the one-line error of the call; empty on success.
+	// Error is the one-line error of the call, at most MaxText bytes;
+	// empty on success.
 	Error string `json:"error,omitempty"`
 }
 
@@ -100,17 +104,17 @@ type Answer struct {
 func (a Answer) OK() bool { return a.Status == http.StatusOK && a.Error == "" }
 
 // String returns a one-line summary such as "pre-reboot: 200 OK" or the
-// call's error.
+// call's error, without control characters.
 func (a Answer) String() string {
 	if a.Error != "" {
-		return oneLine(a.Error, maxShownValue)
+		return textsafe.Line(a.Error, MaxText)
 	}
-	s := oneLine(a.Op, 64) + ": " + statusLine(a.Status)
+	s := textsafe.Line(a.Op, 64) + ": " + statusLine(a.Status)
 	switch {
 	case a.Kind != "" || a.Value != "":
-		s += ": " + oneLine(a.Kind, maxShownValue) + ": " + oneLine(a.Value, maxShownValue)
+		s += ": " + textsafe.Line(a.Kind, MaxText) + ": " + textsafe.Line(a.Value, MaxText)
 	case a.Body != "":
-		s += ": " + oneLine(a.Body, maxShownValue)
+		s += ": " + textsafe.Line(a.Body, MaxText)
 	}
 	return s
 }
@@ -247,8 +251,9 @@ func (c *Client) SteadyState(ctx context.Context) (Answer, error) {
 func (c *Client) do(ctx context.Context, op, endpoint string) (Answer, error) {
 	ans := Answer{Op: op, URL: endpoint}
 	fail := func(err error) (Answer, error) {
+		err = cleanErr(err)
 		ans.Time = time.Now()
-		ans.Error = oneLine(err.Error(), 4096)
+		ans.Error = err.Error()
 		return ans, err
 	}
 	if ctx == nil {
@@ -289,7 +294,9 @@ func (c *Client) do(ctx context.Context, op, endpoint string) (Answer, error) {
 	ans.Time = time.Now()
 	ans.Status = resp.StatusCode
 	if kind, value, ok := parseErrorBody(raw); ok && !truncated {
-		ans.Kind, ans.Value = kind, value
+		// Whatever the server put there goes to the state, the journal and
+		// root's terminal: one harmless line each.
+		ans.Kind, ans.Value = textsafe.Line(kind, MaxText), textsafe.Line(value, MaxText)
 	} else {
 		ans.Body = summarizeBody(raw, truncated)
 	}
@@ -307,7 +314,7 @@ func (c *Client) do(ctx context.Context, op, endpoint string) (Answer, error) {
 	}
 	serr := &ServerError{Op: op, Status: resp.StatusCode, Kind: ans.Kind, Value: ans.Value, Body: ans.Body}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		serr.Location = resp.Header.Get("Location")
+		serr.Location = textsafe.Line(resp.Header.Get("Location"), MaxText)
 	}
 	return fail(serr)
 }

@@ -111,8 +111,12 @@ func FuzzParseErrorBody(f *testing.F) {
 			t.Fatalf("summarizeBody(%q) = %q", body, sum)
 		}
 		// And so is the error built from whatever came back.
-		msg := (&ServerError{Op: OpPreReboot, Status: 500, Kind: kind, Value: value, Body: sum}).Error()
-		if strings.ContainsAny(msg, "\r\n") || !utf8.ValidString(msg) {
+		// Whatever the server sent, even placed verbatim in the fields, the
+		// error is one harmless line of at most MaxText bytes.
+		msg := (&ServerError{Op: OpPreReboot, Status: 500, Kind: kind, Value: value, Body: sum, Location: string(body)}).Error()
+		if len(msg) > MaxText || !utf8.ValidString(msg) || strings.ContainsFunc(msg, func(r rune) bool {
+			return unicode.IsControl(r) || (unicode.IsSpace(r) && r != ' ') || r == '\u202e'
+		}) {
 			t.Fatalf("Error() = %q", msg)
 		}
 	})
