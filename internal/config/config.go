@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -166,7 +167,10 @@ type Options struct {
 }
 
 // Load reads the main file and the drop-ins under root. A missing main file
-// and a missing config.d are fine (defaults apply). The returned Config is
+// and a missing config.d are fine (defaults apply). Only regular files owned
+// by opt.Owner and not writable by group or others are read; anything else
+// named *.toml (a symbolic link, a FIFO, a directory, ...) is an error
+// naming it. The returned Config is
 // meaningful only when err is nil; err is Errors for a bad configuration.
 func Load(root string, opt Options) (Config, error) {
 	if opt.Local == nil {
@@ -202,13 +206,9 @@ func Load(root string, opt Options) (Config, error) {
 	for _, rel := range files {
 		display := "/" + rel
 		cfg.Files = append(cfg.Files, display)
-		if e := checkOwner(root, rel, opt.Owner); e != nil {
+		data, e := readFile(root, rel, opt.Owner)
+		if e != nil {
 			errs = append(errs, e)
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(root, rel))
-		if err != nil {
-			errs = append(errs, &Error{File: display, Msg: err.Error()})
 			continue
 		}
 		errs = append(errs, apply(&cfg, display, data, opt.Local)...)
@@ -262,12 +262,16 @@ func checkOwner(root, rel string, owner int) *Error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	display := "/" + rel
 	if err != nil {
-		return &Error{File: display, Msg: err.Error()}
+		return &Error{File: "/" + rel, Msg: err.Error()}
 	}
+	return checkInfo("/"+rel, fi, owner)
+}
+
+// checkInfo applies checkOwner's rules to what lstat or fstat said.
+func checkInfo(display string, fi fs.FileInfo, owner int) *Error {
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return &Error{File: display, Msg: "is a symbolic link; refusing it (replace it with a regular file owned by root)"}
+		return &Error{File: display, Msg: symlinkMsg}
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != owner {
 		return &Error{File: display, Msg: fmt.Sprintf("owned by uid %d, not %d; refusing it (chown root: it decides what root does)", st.Uid, owner)}
@@ -276,6 +280,85 @@ func checkOwner(root, rel string, owner int) *Error {
 		return &Error{File: display, Msg: fmt.Sprintf("mode %04o is writable by group or others; refusing it (chmod go-w)", fi.Mode().Perm())}
 	}
 	return nil
+}
+
+const symlinkMsg = "is a symbolic link; refusing it (replace it with a regular file owned by root)"
+
+// MaxFileBytes bounds the size of one configuration file.
+const MaxFileBytes = 1 << 20
+
+// readFile reads one configuration file under root, which must be a regular
+// file that passes checkOwner. A FIFO, a device, a socket or a directory
+// named *.toml is refused without being read: lstat refuses it before any
+// open (opening a device can have effects), and the open itself
+// (O_NOFOLLOW: no symbolic link swapped in since; O_NONBLOCK: a FIFO
+// swapped in since does not wait for a writer) is checked again with fstat
+// before a byte is read.
+func readFile(root, rel string, owner int) ([]byte, *Error) {
+	display := "/" + rel
+	path := filepath.Join(root, rel)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, &Error{File: display, Msg: err.Error()}
+	}
+	if e := checkRegular(display, fi, owner); e != nil {
+		return nil, e
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, &Error{File: display, Msg: symlinkMsg}
+	}
+	if err != nil {
+		return nil, &Error{File: display, Msg: err.Error()}
+	}
+	defer f.Close()
+	fi, err = f.Stat()
+	if err != nil {
+		return nil, &Error{File: display, Msg: err.Error()}
+	}
+	if e := checkRegular(display, fi, owner); e != nil {
+		return nil, e
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, &Error{File: display, Msg: err.Error()}
+	}
+	if len(data) > MaxFileBytes {
+		return nil, &Error{File: display, Msg: fmt.Sprintf("is larger than %d bytes; refusing it", MaxFileBytes)}
+	}
+	return data, nil
+}
+
+// checkRegular refuses anything but a regular file, then applies
+// checkOwner's rules.
+func checkRegular(display string, fi fs.FileInfo, owner int) *Error {
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return &Error{File: display, Msg: symlinkMsg}
+	}
+	if !fi.Mode().IsRegular() {
+		return &Error{File: display, Msg: fmt.Sprintf("is %s, not a regular file; refusing it", fileKind(fi.Mode()))}
+	}
+	return checkInfo(display, fi, owner)
+}
+
+// fileKind names the type of a file that is not a regular one.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO (named pipe)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	default:
+		return "a special file"
+	}
 }
 
 // Parse validates one file's contents as if it were the only file, for tests

@@ -3,12 +3,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // mainName is the main file as errors name it.
@@ -540,6 +543,86 @@ func TestLoad_ownership(t *testing.T) {
 			}
 			if tt.want == nil && len(c.Windows) == 0 {
 				t.Errorf("Load(%s) = %s; want the windows of the accepted files", tt.name, summary(c))
+			}
+		})
+	}
+}
+
+// TestLoad_onlyRegularFiles: a FIFO named *.toml would make a plain read
+// wait for a writer forever (and the timer's runs pile up behind it); it,
+// and every other file that is not a regular one, is refused by name.
+func TestLoad_onlyRegularFiles(t *testing.T) {
+	good := "[[window]]\nstart = \"01:00\"\nend = \"02:00\"\n"
+	fifo := func(rel string) func(t *testing.T, root string) {
+		return func(t *testing.T, root string) {
+			if err := unix.Mkfifo(filepath.Join(root, rel), 0o644); err != nil {
+				t.Skipf("mkfifo: %v", err)
+			}
+		}
+	}
+	socket := func(rel string) func(t *testing.T, root string) {
+		return func(t *testing.T, root string) {
+			l, err := net.Listen("unix", filepath.Join(root, rel))
+			if err != nil {
+				t.Skipf("unix socket: %v", err)
+			}
+			t.Cleanup(func() { l.Close() })
+		}
+	}
+	tests := []struct {
+		name  string
+		files []file
+		make  func(t *testing.T, root string)
+		want  []string
+	}{
+		{
+			name:  "fifo_drop_in_refused",
+			files: []file{{Path: MainFile, Body: good}, {Path: DropInDir, Dir: true}},
+			make:  fifo(DropInDir + "/x.toml"),
+			want:  []string{"/etc/kexec-upgrade/config.d/x.toml: is a FIFO (named pipe), not a regular file; refusing it"},
+		},
+		{
+			name:  "fifo_main_file_refused",
+			files: []file{{Path: "etc/kexec-upgrade", Dir: true}, {Path: DropInDir + "/a.toml", Body: good}},
+			make:  fifo(MainFile),
+			want:  []string{"/etc/kexec-upgrade/config.toml: is a FIFO (named pipe), not a regular file; refusing it"},
+		},
+		{
+			name:  "directory_drop_in_refused",
+			files: []file{{Path: MainFile, Body: good}, {Path: DropInDir + "/x.toml", Dir: true}},
+			want:  []string{"/etc/kexec-upgrade/config.d/x.toml: is a directory, not a regular file; refusing it"},
+		},
+		{
+			name:  "socket_drop_in_refused",
+			files: []file{{Path: MainFile, Body: good}, {Path: DropInDir, Dir: true}},
+			make:  socket(DropInDir + "/s.toml"),
+			want:  []string{"/etc/kexec-upgrade/config.d/s.toml: is a socket, not a regular file; refusing it"},
+		},
+		{
+			name:  "huge_file_refused",
+			files: []file{{Path: MainFile, Body: good + "# " + strings.Repeat("x", MaxFileBytes) + "\n"}},
+			want:  []string{fmt.Sprintf("/etc/kexec-upgrade/config.toml: is larger than %d bytes; refusing it", MaxFileBytes)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := makeRoot(t, tt.files...)
+			if tt.make != nil {
+				tt.make(t, root)
+			}
+			var err error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, err = Load(root, ownerOpts())
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("Load(%s) has not returned after 10s; want it to refuse the file at once", tt.name)
+			}
+			if got := errorLines(t, err); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Load(%s) errors = %q; want %q", tt.name, got, tt.want)
 			}
 		})
 	}
