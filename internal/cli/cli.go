@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -156,7 +157,26 @@ func (a *app) setup(root string, adjust func(*app)) {
 		LockHolder: func() (string, error) { return host.LockHolder(root) },
 	}
 	a.readEvents = func(ctx context.Context) ([]systemd.Event, error) { return systemd.ReadEvents(ctx) }
+	if root != "/" {
+		// A fixture root with the real kernel and systemd would stage a
+		// fixture's files and start the real kexec.target: only reading
+		// and deciding work on another root.
+		a.env.Connect = func(context.Context) (upgrade.Bus, error) { return nil, otherRootError(root) }
+		a.env.Loader = otherRootLoader{kexec.Loader{Root: root}}
+	}
 	if adjust != nil {
 		adjust(a)
 	}
 }
+
+// otherRootError is why nothing acts on a root other than /.
+func otherRootError(root string) error {
+	return fmt.Errorf("--root %s is not the running system: kexec-upgrade neither talks to systemd nor stages a kernel there (use --dry-run, status or history)", root)
+}
+
+// otherRootLoader reads a fixture root's kexec_loaded and refuses to stage.
+type otherRootLoader struct{ kexec.Loader }
+
+func (l otherRootLoader) Load(image, _ *os.File, _ string) error { return otherRootError(l.Root) }
+func (l otherRootLoader) Unload() error                          { return otherRootError(l.Root) }
+func (l otherRootLoader) Permitted() error                       { return otherRootError(l.Root) }

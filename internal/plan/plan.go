@@ -101,6 +101,10 @@ type Inputs struct {
 	Facts    host.Facts
 	// Target is nil when no kernel package is installed.
 	Target *Target
+	// InitrdFormat names the target initrd's format; InitrdErr is why it
+	// is not an initramfs Linux can unpack (nil when it is one).
+	InitrdFormat string
+	InitrdErr    error
 	// FailedBefore is the target build's recorded failure, if any.
 	FailedBefore *Failure
 	// Force is an admin's run --now: ignore the window, min_uptime, a
@@ -231,8 +235,10 @@ func checkTarget(c *checker, in Inputs) {
 		c.fail(Refuse, CheckInitrd, fmt.Sprintf("%s.new exists: update-initramfs is still writing the initrd", t.Files.Initrd), time.Time{})
 	case !t.Files.HasInitrd:
 		c.fail(Refuse, CheckInitrd, fmt.Sprintf("initrd %s is missing (run update-initramfs -c -k %s)", t.Files.Initrd, t.Release), time.Time{})
+	case in.InitrdErr != nil:
+		c.fail(Refuse, CheckInitrd, fmt.Sprintf("%v (run update-initramfs -c -k %s)", in.InitrdErr, t.Release), time.Time{})
 	default:
-		c.pass(CheckInitrd, t.Files.Initrd)
+		c.pass(CheckInitrd, fmt.Sprintf("%s (%s)", t.Files.Initrd, in.InitrdFormat))
 	}
 	switch f := in.FailedBefore; {
 	case f == nil:

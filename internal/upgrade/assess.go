@@ -114,6 +114,9 @@ func Assess(ctx context.Context, env Env, force bool) (Report, error) {
 		t, check := inspectImage(env.Root, cand, &r.State)
 		r.ImageCheck = check
 		in.Target = &t
+		if t.Files.HasInitrd {
+			in.InitrdFormat, in.InitrdErr = inspectInitrd(env.Root, t.Files.Initrd)
+		}
 		if f, failed := r.State.FailedBefore(state.Kernel{Release: t.Release, Build: t.Build}); failed {
 			in.FailedBefore = &plan.Failure{Kind: f.Kind, Reason: f.Reason, At: f.At}
 		}

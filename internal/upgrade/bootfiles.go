@@ -148,17 +148,34 @@ func (b *bootFiles) checkImage(t plan.Target) error {
 
 // checkInitrd reads the initrd's first bytes through its descriptor.
 func (b *bootFiles) checkInitrd() error {
-	head := make([]byte, kernel.InitrdHeadSize)
-	n, err := b.initrd.ReadAt(head, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read initrd %s: %w", b.initrdPath, err)
-	}
-	format, err := kernel.CheckInitrd(head[:n], b.initrdID.size)
-	if err != nil {
-		return fmt.Errorf("initrd %s: %w", b.initrdPath, err)
-	}
+	format, err := initrdFormat(b.initrd, b.initrdPath, b.initrdID.size)
 	b.initrdFormat = format
-	return nil
+	return err
+}
+
+// initrdFormat names the format of an open initrd of size bytes.
+func initrdFormat(f *os.File, path string, size int64) (string, error) {
+	head := make([]byte, kernel.InitrdHeadSize)
+	n, err := f.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read initrd %s: %w", path, err)
+	}
+	format, err := kernel.CheckInitrd(head[:n], size)
+	if err != nil {
+		return "", fmt.Errorf("initrd %s: %w", path, err)
+	}
+	return format, nil
+}
+
+// inspectInitrd checks the initrd at path the way the switch will (a
+// regular file, not a link, of a format Linux can unpack), for the plan.
+func inspectInitrd(root, path string) (string, error) {
+	f, id, err := openRegular(root, path, "initrd", maxInitrdSize)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return initrdFormat(f, path, id.size)
 }
 
 // changed reports, after the load, whether either file changed since it

@@ -1,0 +1,83 @@
+package upgrade_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/plan"
+)
+
+// TestRunBootFileChecks: image and initrd must be regular files of a sane
+// size, the initrd an initramfs Linux can unpack; anything else is refused
+// with the file named, before anything is loaded.
+func TestRunBootFileChecks(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(r *rig)
+		check string
+		want  string
+	}{
+		{
+			name:  "initrd_not_an_initramfs",
+			setup: func(r *rig) { r.write(newInitrd[1:], "<html>404 Not Found</html>") },
+			check: plan.CheckInitrd, want: "not an initramfs",
+		},
+		{
+			name:  "initrd_empty",
+			setup: func(r *rig) { r.write(newInitrd[1:], "") },
+			check: plan.CheckInitrd, want: "empty",
+		},
+		{
+			name: "initrd_fifo",
+			setup: func(r *rig) {
+				r.remove(newInitrd[1:])
+				if err := unix.Mkfifo(filepath.Join(r.root, newInitrd), 0o644); err != nil {
+					r.t.Fatal(err)
+				}
+			},
+			check: plan.CheckInitrd, want: "not a regular file",
+		},
+		{
+			name: "initrd_symlink",
+			setup: func(r *rig) {
+				r.remove(newInitrd[1:])
+				if err := os.Symlink("initrd.img-"+oldRelease, filepath.Join(r.root, newInitrd)); err != nil {
+					r.t.Fatal(err)
+				}
+			},
+			check: plan.CheckInitrd, want: "symbolic link",
+		},
+		{
+			name: "initrd_huge",
+			setup: func(r *rig) {
+				// A sparse file: costs no disk.
+				if err := os.Truncate(filepath.Join(r.root, newInitrd), 3<<30); err != nil {
+					r.t.Fatal(err)
+				}
+			},
+			check: plan.CheckInitrd, want: "more than",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			tc.setup(r)
+			out, calls, err := r.run(context.Background(), false)
+			if err != nil {
+				t.Fatalf("Run() error = %v", err)
+			}
+			d := out.Report.Decision
+			if d.Action != plan.Refuse || d.Check != tc.check || !strings.Contains(d.Reason, tc.want) || !strings.Contains(d.Reason, newInitrd) {
+				t.Errorf("decision = %s %s %q; want refused by %s, naming %s and %q", d.Action, d.Check, d.Reason, tc.check, newInitrd, tc.want)
+			}
+			if hasCall(calls, "load /") || hasCall(calls, "permitted?") {
+				t.Errorf("calls %q; want nothing loaded or probed", calls)
+			}
+		})
+	}
+}
