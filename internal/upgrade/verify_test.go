@@ -80,6 +80,22 @@ func TestJudgeSwitch(t *testing.T) {
 			outcome: state.OutcomeFailed, kind: state.FailNoReboot, reason: []string{oldBootID},
 		},
 		{
+			// A reboot before the switch was queued says nothing about the
+			// kernel: the run that staged it was interrupted.
+			name:    "restarted_before_queued_old_kernel",
+			staged:  func() state.Staged { s := staged; s.Phase = state.PhaseStaged; return s }(),
+			running: running(oldK, newBootID, 0x72),
+			outcome: state.OutcomeInterrupted, kind: state.FailKilled, reason: []string{"before the switch", newRelease},
+		},
+		{
+			// A plain reboot while our kernel was staged is a kexec into it
+			// (systemd does that): it is running, so it is verified.
+			name:    "plain_reboot_kexeced_into_staged",
+			staged:  func() state.Staged { s := staged; s.Phase = state.PhaseStaged; return s }(),
+			running: running(newK, newBootID, host.LoaderKexec),
+			outcome: state.OutcomeVerified,
+		},
+		{
 			name: "forced_attempt_stays_forced", staged: func() state.Staged { s := staged; s.Forced = true; return s }(),
 			running: running(newK, newBootID, host.LoaderKexec), outcome: state.OutcomeVerified,
 		},
