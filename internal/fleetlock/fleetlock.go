@@ -21,11 +21,21 @@
 // redirect of a POST can silently turn it into a GET without body, and the
 // protocol header exists precisely to catch unintended redirection. HTTP
 // proxies from the environment (HTTPS_PROXY, NO_PROXY, ...) are honoured.
+//
+// An https:// server is verified against the system's certificate pool
+// (New), or against the CAs of a private PKI only, optionally presenting a
+// client certificate (NewTLS with TLSConfig). Over plain http:// anyone on
+// the path can grant or withhold reboot slots.
+//
+// Everything a server says (kind, value, body, Location, and errors that
+// quote it) is kept as one harmless line of at most MaxText bytes, and no
+// more than MaxResponseBytes of a body is read.
 package fleetlock
 
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -134,11 +144,23 @@ type Client struct {
 
 // New returns a client for the FleetLock server at rawURL (see
 // NormalizeBaseURL), acting as client id in reboot group group. Each call is
-// bounded by timeout, or DefaultTimeout if timeout <= 0.
+// bounded by timeout, or DefaultTimeout if timeout <= 0. An https:// server
+// is verified against the system's certificate pool.
 func New(rawURL, group, id string, timeout time.Duration) (*Client, error) {
+	return NewTLS(rawURL, group, id, timeout, nil)
+}
+
+// NewTLS is New with the TLS settings for an https:// server (see
+// TLSConfig): the CAs it is verified against and the client certificate
+// presented. A nil tlsConfig means New's defaults; a non-nil one with an
+// http:// URL is an error, as it would silently go unused.
+func NewTLS(rawURL, group, id string, timeout time.Duration, tlsConfig *tls.Config) (*Client, error) {
 	base, err := NormalizeBaseURL(rawURL)
 	if err != nil {
 		return nil, err
+	}
+	if tlsConfig != nil && !strings.HasPrefix(base, "https://") {
+		return nil, fmt.Errorf("fleetlock URL %q: TLS settings (a CA or a client certificate) need an https:// URL", rawURL)
 	}
 	if err := ValidateGroup(group); err != nil {
 		return nil, err
@@ -170,6 +192,9 @@ func New(rawURL, group, id string, timeout time.Duration) (*Client, error) {
 		DisableKeepAlives:      true,
 		MaxResponseHeaderBytes: MaxResponseBytes,
 		ForceAttemptHTTP2:      true,
+	}
+	if tlsConfig != nil {
+		transport.TLSClientConfig = tlsConfig.Clone()
 	}
 	return &Client{
 		base:      base,
