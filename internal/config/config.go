@@ -73,8 +73,26 @@ type FleetLock struct {
 	URL string
 	// Group is the lock group (FleetLock's client_params.group).
 	Group string
-	// ID is the client id; empty means derived from /etc/machine-id.
+	// ID is the client id; empty means derived from /etc/machine-id (so
+	// VMs cloned with the same machine-id share one id unless it is set).
 	ID string
+	// CAFile is a PEM bundle of the CAs that an https:// server's
+	// certificate must chain to. When set, only these CAs are trusted, not
+	// the system's pool; empty means the system's pool.
+	CAFile string
+	// ClientCert and ClientKey are the PEM client certificate (with its
+	// chain) and private key presented to the server; both or neither.
+	ClientCert, ClientKey string
+
+	// caSrc, certSrc and keySrc say where the TLS keys were set, for
+	// errors found after merging or when their files are read.
+	caSrc, certSrc, keySrc keySource
+}
+
+// keySource is where a key was set.
+type keySource struct {
+	file string
+	line int
 }
 
 // Metrics configures the Prometheus node_exporter textfile.
@@ -224,7 +242,7 @@ func Load(root string, opt Options) (Config, error) {
 // neither, now that every file is read, and checks that each window leaves
 // time to switch.
 func (cfg *Config) finish() Errors {
-	var errs Errors
+	errs := cfg.FleetLock.check()
 	for i := range cfg.Windows {
 		w, src := &cfg.Windows[i], cfg.windowSources[i]
 		if !src.spreadSet {
@@ -702,7 +720,9 @@ func (v *validator) fleetLock(fl *FleetLock, val any) {
 	}
 	for _, k := range sortedKeys(t) {
 		key := "fleet_lock." + k
-		if k != "url" && k != "group" && k != "id" {
+		switch k {
+		case "url", "group", "id", "ca_file", "client_cert", "client_key":
+		default:
 			v.unknown(key)
 			continue
 		}
@@ -711,6 +731,20 @@ func (v *validator) fleetLock(fl *FleetLock, val any) {
 			continue
 		}
 		switch k {
+		case "ca_file", "client_cert", "client_key":
+			if !strings.HasPrefix(s, "/") || filepath.Clean(s) != s {
+				v.add(key, fmt.Sprintf("%q is not a clean absolute path", s))
+				continue
+			}
+			src := keySource{file: v.file, line: v.line(key)}
+			switch k {
+			case "ca_file":
+				fl.CAFile, fl.caSrc = s, src
+			case "client_cert":
+				fl.ClientCert, fl.certSrc = s, src
+			case "client_key":
+				fl.ClientKey, fl.keySrc = s, src
+			}
 		case "url":
 			if s == "" {
 				v.add(key, "is empty; remove [fleet_lock] to switch without a lock")

@@ -20,6 +20,8 @@ var fuzzSeeds = []string{
 	"kernel = 3\n[[window]\n",
 	"a = \"\"\"\n[[window]]\n\"\"\"\nb = '''x\n'''\n",
 	"\ufeffenabled = true\n",
+	"[fleet_lock]\nurl = \"https://lock/\"\nca_file = \"/etc/ca.pem\"\nclient_cert = \"/c.pem\"\nclient_key = \"/k.pem\"\n",
+	"[fleet_lock]\nurl = \"http://lock\"\nca_file = \"ca.pem\"\nclient_key = 3\n",
 }
 
 func FuzzParse(f *testing.F) {
@@ -65,6 +67,9 @@ func FuzzParse(f *testing.F) {
 			if w.Days>>7 != 0 {
 				t.Errorf("Parse(%q).Windows[%d].Days = %08b; want only weekday bits", data, i, uint8(w.Days))
 			}
+		}
+		if fl := c.FleetLock; (fl.ClientCert == "") != (fl.ClientKey == "") || fl.PlainHTTP() && fl.tlsSet() {
+			t.Errorf("Parse(%q) accepted fleet_lock %+v; want a client pair or none, and no TLS key with http://", data, fl)
 		}
 		if bytes.ContainsAny([]byte(c.CmdlineAppend+c.CmdlineRemove), "\n\r\x00") {
 			t.Errorf("Parse(%q) cmdline edits %q / %q; want single lines", data, c.CmdlineAppend, c.CmdlineRemove)
