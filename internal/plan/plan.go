@@ -43,6 +43,8 @@ const (
 	CheckDpkgLock     = "dpkg-lock"
 	CheckInhibitor    = "inhibitor"
 	CheckUptime       = "uptime"
+	CheckHook         = "hook"
+	CheckPaused       = "paused"
 )
 
 // Step results.
@@ -118,6 +120,23 @@ type Inputs struct {
 	// LockHolder describes who holds dpkg's lock, "" when idle.
 	LockHolder string
 	LockErr    error
+	// HookProblems are hooks that must not run (see package hooks): any
+	// of them stops a switch until an admin fixes it.
+	HookProblems []string
+	// Pause is an admin's pause, nil when none is set.
+	Pause *Pause
+}
+
+// Pause is an admin's `kexec-upgrade pause`.
+type Pause struct {
+	// Until is when it ends by itself; zero: at `kexec-upgrade resume`.
+	Until  time.Time
+	Reason string
+}
+
+// Active reports whether the pause still holds at now.
+func (p *Pause) Active(now time.Time) bool {
+	return p != nil && (p.Until.IsZero() || now.Before(p.Until))
 }
 
 // checker accumulates steps; the first failing one decides.
@@ -187,6 +206,7 @@ func Plan(in Inputs) Decision {
 	checkTarget(c, in)
 	checkKexec(c, in)
 	checkCmdline(c, in)
+	checkHooks(c, in)
 	checkSchedule(c, in)
 	checkSystem(c, in)
 	if !c.decided {
@@ -284,9 +304,44 @@ func checkCmdline(c *checker, in Inputs) {
 	c.pass(CheckCmdline, cmdline)
 }
 
+// checkHooks: hooks that must not run stop every switch, forced or not.
+func checkHooks(c *checker, in Inputs) {
+	switch n := len(in.HookProblems); {
+	case n == 0:
+		c.pass(CheckHook, "no hook that must not run")
+	case n == 1:
+		c.fail(Refuse, CheckHook, in.HookProblems[0], time.Time{})
+	default:
+		c.fail(Refuse, CheckHook, fmt.Sprintf("%s (and %d more)", in.HookProblems[0], n-1), time.Time{})
+	}
+}
+
+// checkPause: an admin's pause postpones until it ends.
+func checkPause(c *checker, in Inputs) {
+	p := in.Pause
+	switch {
+	case in.Force && p.Active(in.Now):
+		c.skip(CheckPaused, "paused, but run --now ignores the pause")
+	case !p.Active(in.Now):
+		c.pass(CheckPaused, "not paused")
+	case p.Until.IsZero():
+		c.fail(Postpone, CheckPaused, "paused by an admin until `kexec-upgrade resume`"+pauseReason(p), time.Time{})
+	default:
+		c.fail(Postpone, CheckPaused, "paused by an admin until "+FormatTime(p.Until)+pauseReason(p), p.Until)
+	}
+}
+
+func pauseReason(p *Pause) string {
+	if p.Reason == "" {
+		return ""
+	}
+	return ": " + p.Reason
+}
+
 // checkSchedule: the admin's policy of when to switch.
 func checkSchedule(c *checker, in Inputs) {
 	cfg := in.Config
+	checkPause(c, in)
 	switch {
 	case in.Force:
 		c.skip(CheckEnabled, "run --now")

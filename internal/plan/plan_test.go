@@ -274,6 +274,51 @@ func TestPlan(t *testing.T) {
 			trace:  results("cmdline=fail"),
 		},
 		{
+			name: "hook_unsafe_refuses_even_forced",
+			opts: []func(*Inputs){withForce(), func(in *Inputs) {
+				in.HookProblems = []string{"hook refused: /etc/kexec-upgrade/hooks/pre-switch.d/10-drain is writable by group or others (mode 0777): chmod go-w"}
+			}},
+			action: Refuse, check: CheckHook,
+			reason: []string{"10-drain", "writable"},
+			trace:  results("hook=fail paused=pass enabled=skip window=skip uptime=skip"),
+		},
+		{
+			name:   "two_unsafe_hooks",
+			opts:   []func(*Inputs){func(in *Inputs) { in.HookProblems = []string{"hook refused: a", "hook refused: b"} }},
+			action: Refuse, check: CheckHook,
+			reason: []string{"hook refused: a (and 1 more)"},
+			trace:  results("hook=fail"),
+		},
+		{
+			name:   "paused_until",
+			opts:   []func(*Inputs){func(in *Inputs) { in.Pause = &Pause{Until: inWindow.Add(time.Hour), Reason: "quarter-end freeze"} }},
+			action: Postpone, check: CheckPaused,
+			reason: []string{"paused by an admin until", "quarter-end freeze"},
+			retry:  inWindow.Add(time.Hour),
+			trace:  results("paused=fail"),
+		},
+		{
+			name:   "paused_without_end",
+			opts:   []func(*Inputs){func(in *Inputs) { in.Pause = &Pause{} }},
+			action: Postpone, check: CheckPaused,
+			reason: []string{"until `kexec-upgrade resume`"},
+			trace:  results("paused=fail"),
+		},
+		{
+			name:   "pause_expired",
+			opts:   []func(*Inputs){func(in *Inputs) { in.Pause = &Pause{Until: inWindow} }},
+			action: Switch,
+			reason: []string{"switching to " + rel51},
+			trace:  allPass,
+		},
+		{
+			name:   "paused_but_forced",
+			opts:   []func(*Inputs){withForce(), func(in *Inputs) { in.Pause = &Pause{Until: inWindow.Add(time.Hour)} }},
+			action: Switch,
+			reason: []string{"forced by run --now"},
+			trace:  results("paused=skip enabled=skip window=skip uptime=skip"),
+		},
+		{
 			name: "config_error",
 			opts: []func(*Inputs){func(in *Inputs) {
 				in.ConfigErr = config.Errors{
