@@ -21,10 +21,10 @@ var (
 	// ErrTruncated: the file is shorter than its header says.
 	ErrTruncated = errors.New("kernel image truncated")
 	// ErrChecksum: the CRC32 stored before the end of the payload does not
-	// match the image.
+	// match the image (only images that carry one: see Image.NoCRC).
 	ErrChecksum = errors.New("kernel image checksum mismatch")
-	// ErrTrailingData: bytes follow the payload and no certificate table
-	// claims them.
+	// ErrTrailingData: bytes follow the payload of an image that carries a
+	// CRC32, and no certificate table claims them.
 	ErrTrailingData = errors.New("kernel image has trailing data")
 	// ErrBadSignatureTable: the PE certificate table is not where a signed
 	// image keeps it (from the end of the payload to the end of the file) or
@@ -93,6 +93,114 @@ type Image struct {
 	// Build is the "uname -v" part of Version:
 	// "#1 SMP PREEMPT_DYNAMIC Debian 6.1.123-1 (2025-01-02)".
 	Build string
+	// NoCRC reports an image of Linux 6.15 or later, going by the release in
+	// its version string: those have zeros where the build tool's CRC32 was
+	// (upstream dropped the tool), so ParseImage checks no CRC for them.
+	// Every other image, including one whose release does not start with
+	// a version number, must carry a matching CRC32.
+	NoCRC bool
+	// Tail is the length of the data between the end of the payload (Base)
+	// and the certificate table, or the end of an unsigned file, that no
+	// header field describes. Debian's Linux 6.16 to 6.18 images carry the
+	// decompressor's .modinfo strings there (438464 bytes in 6.18.15); it is
+	// loaded but never used. Only NoCRC images may have a tail; 0 from
+	// ParseHeader.
+	Tail int64
+	// Checks are the integrity checks ParseImage ran and passed; 0 from
+	// ParseHeader.
+	Checks Checks
+}
+
+// Checks is a set of the integrity checks ParseImage runs on an image.
+type Checks uint8
+
+// The integrity checks, in the order Names lists them.
+const (
+	// CheckSize: the file ends exactly where its headers say: after the
+	// setup area and the payload, or for a signed image after the
+	// certificate table that the PE header places. An unsigned image with
+	// a Tail has no such check: nothing records its length.
+	CheckSize Checks = 1 << iota
+	// CheckCRC32: the CRC32 before the end of the payload matches.
+	CheckCRC32
+	// CheckSignatureTable: the PE certificate table of a signed image is
+	// well formed (its signature is the kernel's to check).
+	CheckSignatureTable
+)
+
+var checkNames = [...]string{"size", "crc32", "signature-table"}
+
+// Names lists the checks in the set by their names, "size", "crc32" and
+// "signature-table", in that order.
+func (c Checks) Names() []string {
+	var names []string
+	for i, name := range checkNames {
+		if c&(1<<i) != 0 {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// String joins Names with ", ", or says "none".
+func (c Checks) String() string {
+	if names := c.Names(); len(names) > 0 {
+		return strings.Join(names, ", ")
+	}
+	return "none"
+}
+
+// CRCAbsentNote is how CRCStatus describes an image without a CRC32.
+const CRCAbsentNote = "crc: absent (Linux ≥ 6.15 has none)"
+
+// CRCStatus says in one phrase what became of the CRC32 check, for status
+// output: "crc32: matches", CRCAbsentNote, or "crc32: not checked" for a
+// header that ParseHeader read.
+func (im Image) CRCStatus() string {
+	switch {
+	case im.Checks&CheckCRC32 != 0:
+		return "crc32: matches"
+	case im.NoCRC:
+		return CRCAbsentNote
+	default:
+		return "crc32: not checked"
+	}
+}
+
+// crcDroppedIn is the first Linux version without the build tool's CRC32.
+var crcDroppedIn = [2]int{6, 15}
+
+// CarriesCRC reports whether a kernel of this release stores the build
+// tool's CRC32: every release before Linux 6.15, and every release that does
+// not start with "MAJOR.MINOR" (so an unknown kernel is held to the stricter
+// rule). "7.3.4+deb13-cloud-amd64" has none, "6.12.118+deb13-cloud-amd64" has one.
+func CarriesCRC(release string) bool {
+	major, rest, ok := leadingNumber(release)
+	if !ok || !strings.HasPrefix(rest, ".") {
+		return true
+	}
+	minor, _, ok := leadingNumber(rest[1:])
+	if !ok {
+		return true
+	}
+	if major != crcDroppedIn[0] {
+		return major < crcDroppedIn[0]
+	}
+	return minor < crcDroppedIn[1]
+}
+
+// leadingNumber reads the decimal number s starts with (at most 6 digits:
+// no kernel version number is longer) and returns the rest of s.
+func leadingNumber(s string) (n int, rest string, ok bool) {
+	i := 0
+	for i < len(s) && i < 6 && isDigit(s[i]) {
+		n = n*10 + int(s[i]-'0')
+		i++
+	}
+	if i == 0 || i < len(s) && isDigit(s[i]) {
+		return 0, s, false
+	}
+	return n, s[i:], true
 }
 
 // SetupSize is the size of the real-mode part: the boot sector and the
@@ -192,6 +300,7 @@ func ParseHeader(data []byte) (Image, error) {
 		return Image{}, fmt.Errorf("kernel_version at 0x%X: %w", start, err)
 	}
 	im.Release, im.Build = release, build
+	im.NoCRC = !CarriesCRC(release)
 	return im, nil
 }
 
@@ -201,10 +310,13 @@ func protocolString(p uint16) string {
 
 // ParseImage checks a whole bzImage file before it is handed to
 // kexec_file_load: the header as ParseHeader does, that the file holds the
-// setup area and the payload the header announces, the CRC32 that
-// build.c stores in the last 4 bytes of the payload, and that anything after
-// the payload is a well-formed PE certificate table running to the end of
-// the file (an image signed with sbsign).
+// setup area and the payload the header announces, the CRC32 that build.c
+// stores in the last 4 bytes of the payload (where the image carries one:
+// see CarriesCRC), and that anything after the payload is a well-formed PE
+// certificate table running to the end of the file (an image signed with
+// sbsign). An image without a CRC may have a Tail between the payload and
+// the table (or the end of an unsigned file). Image.Checks lists what was
+// checked.
 func ParseImage(data []byte) (Image, error) {
 	im, err := ParseHeader(data)
 	if err != nil {
@@ -216,14 +328,26 @@ func ParseImage(data []byte) (Image, error) {
 		return Image{}, fmt.Errorf("%w: %d bytes, header says %d", ErrTruncated, im.Size, base)
 	}
 	pe := findPE(data, int(im.SetupSize()))
-	if err := checkCRC(data[:base], pe); err != nil {
-		return Image{}, err
+	if !im.NoCRC {
+		if err := checkCRC(data[:base], pe); err != nil {
+			return Image{}, err
+		}
+		im.Checks |= CheckCRC32
 	}
-	signed, err := checkSignatureTable(data, base, pe)
+	table, err := checkSignatureTable(data, base, pe, im.NoCRC)
 	if err != nil {
 		return Image{}, err
 	}
-	im.Signed = signed
+	im.Signed = table.size > 0
+	if im.Signed {
+		im.Checks |= CheckSignatureTable
+		im.Tail = table.offset - base
+	} else {
+		im.Tail = im.Size - base
+	}
+	if im.Signed || im.Tail == 0 {
+		im.Checks |= CheckSize
+	}
 	return im, nil
 }
 
@@ -307,47 +431,61 @@ func checkCRC(image []byte, pe peLayout) error {
 	return nil
 }
 
+// certTable is where a signed image keeps its PE certificate table; the
+// zero value means none.
+type certTable struct {
+	offset, size int64
+}
+
 // checkSignatureTable accepts data that ends at base, or a certificate
-// table that starts at base and runs to the end of the file, and reports
-// whether there is one. sbsign pads each entry to 8 bytes; base is a
-// multiple of 16, so the table needs no padding before it.
-func checkSignatureTable(data []byte, base int64, pe peLayout) (bool, error) {
+// table that starts at base and runs to the end of the file, and returns
+// the table. sbsign pads each entry to 8 bytes; base is a multiple of 16,
+// so the table needs no padding before it. With tail set (an image without
+// a CRC), data may follow base: up to the table, or to the end of an
+// unsigned file.
+func checkSignatureTable(data []byte, base int64, pe peLayout, tail bool) (certTable, error) {
 	size := int64(len(data))
-	var tableOff, tableSize int64
+	var t certTable
 	if pe.certDir >= 0 {
-		tableOff = int64(binary.LittleEndian.Uint32(data[pe.certDir:]))
-		tableSize = int64(binary.LittleEndian.Uint32(data[pe.certDir+4:]))
+		t.offset = int64(binary.LittleEndian.Uint32(data[pe.certDir:]))
+		t.size = int64(binary.LittleEndian.Uint32(data[pe.certDir+4:]))
 	}
-	if tableOff == 0 && tableSize == 0 {
-		if size > base {
-			return false, fmt.Errorf("%w: %d bytes after the payload ends at %d, and no certificate table", ErrTrailingData, size-base, base)
+	if t.offset == 0 && t.size == 0 {
+		if size > base && !tail {
+			return certTable{}, fmt.Errorf("%w: %d bytes after the payload ends at %d, and no certificate table", ErrTrailingData, size-base, base)
 		}
-		return false, nil
+		return certTable{}, nil
 	}
-	if tableOff != base {
-		return false, fmt.Errorf("%w: certificate table at offset %d, payload ends at %d", ErrBadSignatureTable, tableOff, base)
+	switch {
+	case t.size == 0:
+		return certTable{}, fmt.Errorf("%w: certificate table at offset %d is empty", ErrBadSignatureTable, t.offset)
+	case t.offset == base:
+	case tail && t.offset > base && t.offset%8 == 0:
+		// The PE format keeps the table 8-byte aligned.
+	default:
+		return certTable{}, fmt.Errorf("%w: certificate table at offset %d, payload ends at %d", ErrBadSignatureTable, t.offset, base)
 	}
-	tableEnd := tableOff + tableSize
+	tableEnd := t.offset + t.size
 	if tableEnd > size {
-		return false, fmt.Errorf("%w: %d bytes, certificate table ends at %d", ErrTruncated, size, tableEnd)
+		return certTable{}, fmt.Errorf("%w: %d bytes, certificate table ends at %d", ErrTruncated, size, tableEnd)
 	}
 	if tableEnd < size {
-		return false, fmt.Errorf("%w: certificate table ends at %d, file at %d", ErrBadSignatureTable, tableEnd, size)
+		return certTable{}, fmt.Errorf("%w: certificate table ends at %d, file at %d", ErrBadSignatureTable, tableEnd, size)
 	}
-	for p := tableOff; p < tableEnd; {
+	for p := t.offset; p < tableEnd; {
 		if tableEnd-p < 8 {
-			return false, fmt.Errorf("%w: %d stray bytes at offset %d", ErrBadSignatureTable, tableEnd-p, p)
+			return certTable{}, fmt.Errorf("%w: %d stray bytes at offset %d", ErrBadSignatureTable, tableEnd-p, p)
 		}
 		length := int64(binary.LittleEndian.Uint32(data[p:]))
 		revision := binary.LittleEndian.Uint16(data[p+4:])
 		certType := binary.LittleEndian.Uint16(data[p+6:])
 		switch {
 		case length <= 8 || length > tableEnd-p:
-			return false, fmt.Errorf("%w: entry at offset %d has length %d, table ends at %d", ErrBadSignatureTable, p, length, tableEnd)
+			return certTable{}, fmt.Errorf("%w: entry at offset %d has length %d, table ends at %d", ErrBadSignatureTable, p, length, tableEnd)
 		case revision != 0x0100 && revision != 0x0200:
-			return false, fmt.Errorf("%w: entry at offset %d has revision 0x%04X", ErrBadSignatureTable, p, revision)
+			return certTable{}, fmt.Errorf("%w: entry at offset %d has revision 0x%04X", ErrBadSignatureTable, p, revision)
 		case !knownCertType(certType):
-			return false, fmt.Errorf("%w: entry at offset %d has certificate type %d", ErrBadSignatureTable, p, certType)
+			return certTable{}, fmt.Errorf("%w: entry at offset %d has certificate type %d", ErrBadSignatureTable, p, certType)
 		}
 		next := p + length
 		if next == tableEnd {
@@ -355,10 +493,10 @@ func checkSignatureTable(data []byte, base int64, pe peLayout) (bool, error) {
 		}
 		p = (next + 7) &^ 7
 		if p > tableEnd {
-			return false, fmt.Errorf("%w: padding of entry at offset %d runs past the table end %d", ErrBadSignatureTable, next, tableEnd)
+			return certTable{}, fmt.Errorf("%w: padding of entry at offset %d runs past the table end %d", ErrBadSignatureTable, next, tableEnd)
 		}
 	}
-	return true, nil
+	return t, nil
 }
 
 // knownCertType reports the WIN_CERTIFICATE types of the PE and UEFI

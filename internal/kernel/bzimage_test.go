@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,13 +24,29 @@ const (
 // defaultImage is what ParseImage returns for a kerneltest image built
 // with default options, size bytes long.
 func defaultImage(size int64, signed bool) Image {
+	checks := CheckSize | CheckCRC32
+	if signed {
+		checks |= CheckSignatureTable
+	}
 	return Image{
-		Size: size, Protocol: 0x020F, SetupSects: kerneltest.SetupSects,
+		Checks: checks,
+		Size:   size, Protocol: 0x020F, SetupSects: kerneltest.SetupSects,
 		PayloadSize: kerneltest.DefaultPayloadSize, Signed: signed, CmdlineMax: 2047,
 		LoadFlags: 0x01, XLoadFlags: 0x7F,
 		Version: kerneltest.DefaultRelease + " (" + kerneltest.DefaultBuilder + ") " + kerneltest.DefaultBuild,
 		Release: kerneltest.DefaultRelease, Build: kerneltest.DefaultBuild,
 	}
+}
+
+// noCRCImage is what ParseImage returns for a kerneltest image of
+// NoCRCRelease built with default options otherwise.
+func noCRCImage(size, tail int64, signed bool) Image {
+	im := defaultImage(size, signed)
+	im.Checks &^= CheckCRC32
+	im.NoCRC, im.Tail = true, tail
+	im.Version = kerneltest.NoCRCRelease + " (" + kerneltest.DefaultBuilder + ") " + kerneltest.NoCRCBuild
+	im.Release, im.Build = kerneltest.NoCRCRelease, kerneltest.NoCRCBuild
+	return im
 }
 
 // mutated returns a copy of img changed by edit.
@@ -60,10 +77,93 @@ func TestParseImage(t *testing.T) {
 			want: defaultImage(testBase+testCertSize, true),
 		},
 		{
+			name: "no_crc_unsigned",
+			data: kerneltest.BzImage(kerneltest.Options{NoCRC: true, Release: kerneltest.NoCRCRelease, Build: kerneltest.NoCRCBuild}),
+			want: noCRCImage(testBase, 0, false),
+		},
+		{
+			name: "no_crc_signed",
+			data: kerneltest.BzImage(kerneltest.Options{NoCRC: true, Signed: true, Release: kerneltest.NoCRCRelease, Build: kerneltest.NoCRCBuild}),
+			want: noCRCImage(testBase+testCertSize, 0, true),
+		},
+		{
+			// A byte of a ≥ 6.15 image flipped: nothing in the image can
+			// tell; dpkg's md5sums must (host.Digest).
+			name: "no_crc_payload_byte_flipped_passes",
+			data: mutated(kerneltest.BzImage(kerneltest.Options{NoCRC: true, Signed: true, Release: kerneltest.NoCRCRelease, Build: kerneltest.NoCRCBuild}),
+				func(b []byte) { b[testSetup+10] ^= 0x40 }),
+			want: noCRCImage(testBase+testCertSize, 0, true),
+		},
+		{
+			name: "no_crc_field_not_zero_passes",
+			data: mutated(kerneltest.BzImage(kerneltest.Options{NoCRC: true, Release: kerneltest.NoCRCRelease, Build: kerneltest.NoCRCBuild}),
+				func(b []byte) { b[testBase-1] = 0x5A }),
+			want: noCRCImage(testBase, 0, false),
+		},
+		{
+			name: "no_crc_signed_with_tail_like_6_18",
+			data: kerneltest.BzImage(kerneltest.Options{NoCRC: true, Signed: true, Tail: 100, Release: kerneltest.NoCRCRelease, Build: kerneltest.NoCRCBuild}),
+			want: noCRCImage(testBase+104+testCertSize, 104, true),
+		},
+		{
+			name: "no_crc_unsigned_with_tail_has_no_size_check",
+			data: kerneltest.BzImage(kerneltest.Options{NoCRC: true, Tail: 100, Release: kerneltest.NoCRCRelease, Build: kerneltest.NoCRCBuild}),
+			want: func() Image {
+				im := noCRCImage(testBase+100, 100, false)
+				im.Checks = 0
+				return im
+			}(),
+		},
+		{
+			name:    "no_crc_signed_tail_cut",
+			data:    kerneltest.BzImage(kerneltest.Options{NoCRC: true, Signed: true, Tail: 100, Truncate: testBase + 50, Release: kerneltest.NoCRCRelease, Build: kerneltest.NoCRCBuild}),
+			wantErr: ErrTruncated,
+			wantMsg: "kernel image truncated: 6194 bytes, certificate table ends at 7720",
+		},
+		{
+			name:    "no_crc_truncated_in_payload",
+			data:    kerneltest.BzImage(kerneltest.Options{NoCRC: true, Signed: true, Truncate: testBase - 1, Release: kerneltest.NoCRCRelease, Build: kerneltest.NoCRCBuild}),
+			wantErr: ErrTruncated,
+			wantMsg: "kernel image truncated: 6143 bytes, header says 6144",
+		},
+		{
+			name: "no_crc_table_misaligned_after_tail",
+			data: mutated(kerneltest.BzImage(kerneltest.Options{NoCRC: true, Signed: true, Tail: 100, Release: kerneltest.NoCRCRelease, Build: kerneltest.NoCRCBuild}),
+				func(b []byte) { binary.LittleEndian.PutUint32(b[testOptHeader+144:], testBase+103) }),
+			wantErr: ErrBadSignatureTable,
+			wantMsg: "kernel image has a malformed signature table: certificate table at offset 6247, payload ends at 6144",
+		},
+		{
+			name:    "crc_release_with_zero_crc",
+			data:    kerneltest.BzImage(kerneltest.Options{NoCRC: true, Release: "6.12.118+deb13-cloud-amd64"}),
+			wantErr: ErrChecksum,
+			wantMsg: "kernel image checksum mismatch: stored 0x00000000 at offset 6140, computed 0xcde0b749",
+		},
+		{
+			name:    "crc_release_with_tail",
+			data:    kerneltest.BzImage(kerneltest.Options{Tail: 100}),
+			wantErr: ErrTrailingData,
+		},
+		{
+			name:    "crc_release_signed_with_tail",
+			data:    kerneltest.BzImage(kerneltest.Options{Signed: true, Tail: 100}),
+			wantErr: ErrBadSignatureTable,
+			wantMsg: "kernel image has a malformed signature table: certificate table at offset 6248, payload ends at 6144",
+		},
+		{
+			name: "certificate_table_empty",
+			data: mutated(kerneltest.BzImage(kerneltest.Options{}), func(b []byte) {
+				binary.LittleEndian.PutUint32(b[testOptHeader+144:], testBase)
+			}),
+			wantErr: ErrBadSignatureTable,
+			wantMsg: "kernel image has a malformed signature table: certificate table at offset 6144 is empty",
+		},
+		{
 			name: "other_release_and_protocol",
 			data: kerneltest.BzImage(kerneltest.Options{Release: "6.8.0-50-generic", Build: "#50-Ubuntu SMP PREEMPT_DYNAMIC Sat Nov  9 17:58:29 UTC 2024", Protocol: 0x020C, PayloadSize: 100}),
 			want: Image{
-				Size: testSetup + 112, Protocol: 0x020C, SetupSects: kerneltest.SetupSects,
+				Checks: CheckSize | CheckCRC32,
+				Size:   testSetup + 112, Protocol: 0x020C, SetupSects: kerneltest.SetupSects,
 				PayloadSize: 112, CmdlineMax: 2047, LoadFlags: 0x01, XLoadFlags: 0x7F,
 				Version: "6.8.0-50-generic (" + kerneltest.DefaultBuilder + ") #50-Ubuntu SMP PREEMPT_DYNAMIC Sat Nov  9 17:58:29 UTC 2024",
 				Release: "6.8.0-50-generic", Build: "#50-Ubuntu SMP PREEMPT_DYNAMIC Sat Nov  9 17:58:29 UTC 2024",
@@ -430,6 +530,8 @@ func FuzzParseImage(f *testing.F) {
 	f.Add(kerneltest.BzImage(kerneltest.Options{Signed: true, Truncate: 4200}))
 	f.Add(kerneltest.BzImage(kerneltest.Options{CorruptCRC: true, PayloadSize: 16}))
 	f.Add(kerneltest.BzImage(kerneltest.Options{Trailing: 3, PayloadSize: 32}))
+	f.Add(kerneltest.BzImage(kerneltest.Options{NoCRC: true, Release: kerneltest.NoCRCRelease, PayloadSize: 32}))
+	f.Add(kerneltest.BzImage(kerneltest.Options{NoCRC: true, Signed: true, Tail: 40, Release: "6.18.15+deb13-cloud-amd64", PayloadSize: 48}))
 	f.Add([]byte("MZ"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkParseImage(t, data)
@@ -459,8 +561,25 @@ func checkParseImage(t *testing.T, data []byte) {
 	if im.Size != int64(len(data)) {
 		t.Fatalf("ParseImage(%d bytes).Size = %d; want %d", len(data), im.Size, len(data))
 	}
-	if im.Signed != (im.Size > im.Base()) || im.Size < im.Base() {
-		t.Fatalf("ParseImage(%d bytes) = Signed %v, Base %d; want Signed exactly when the file is longer than Base", len(data), im.Signed, im.Base())
+	end := im.Base() + im.Tail // where the payload and its tail end
+	if im.Size < end || im.Signed != (im.Size > end) {
+		t.Fatalf("ParseImage(%d bytes) = Signed %v, Base %d, Tail %d; want Signed exactly when the file is longer than Base+Tail", len(data), im.Signed, im.Base(), im.Tail)
+	}
+	if im.Tail < 0 || im.Tail > 0 && !im.NoCRC || im.NoCRC == CarriesCRC(im.Release) {
+		t.Fatalf("ParseImage(%d bytes) = Tail %d, NoCRC %t for release %q; want a tail only without a CRC, and NoCRC = !CarriesCRC", len(data), im.Tail, im.NoCRC, im.Release)
+	}
+	wantChecks := Checks(0)
+	if !im.NoCRC {
+		wantChecks |= CheckCRC32
+	}
+	if im.Signed {
+		wantChecks |= CheckSignatureTable
+	}
+	if im.Signed || im.Tail == 0 {
+		wantChecks |= CheckSize
+	}
+	if im.Checks != wantChecks {
+		t.Fatalf("ParseImage(%d bytes).Checks = %s; want %s", len(data), im.Checks, wantChecks)
 	}
 	n := HeaderBytes(data)
 	if n > len(data) || n > MaxHeaderBytes {
@@ -473,7 +592,14 @@ func checkParseImage(t *testing.T, data []byte) {
 	if hdr.Release != im.Release || hdr.Build != im.Build || hdr.Version != im.Version || hdr.Base() != im.Base() {
 		t.Fatalf("ParseHeader(first %d bytes) = %q, %q, base %d; ParseImage = %q, %q, base %d", n, hdr.Release, hdr.Build, hdr.Base(), im.Release, im.Build, im.Base())
 	}
-	if _, err := ParseImage(data[:len(data)-1]); err == nil {
+	cut, err := ParseImage(data[:len(data)-1])
+	switch {
+	case !im.Signed && im.Tail > 0:
+		// Nothing records the length of an unsigned image's tail.
+		if err != nil || cut.Tail != im.Tail-1 {
+			t.Fatalf("ParseImage of an unsigned image with a %d-byte tail cut by one byte = tail %d, %v; want tail %d, nil", im.Tail, cut.Tail, err, im.Tail-1)
+		}
+	case err == nil:
 		t.Fatalf("ParseImage accepts %d bytes and the same cut by one byte", len(data))
 	}
 }
@@ -497,6 +623,116 @@ func withValidCRC(data []byte) ([]byte, bool) {
 	}
 	binary.LittleEndian.PutUint32(fixed[base-4:], ^crc32.ChecksumIEEE(zeroed))
 	return fixed, true
+}
+
+func TestCarriesCRC(t *testing.T) {
+	tests := []struct {
+		release string
+		want    bool
+	}{
+		{"6.1.0-57-cloud-amd64", true},
+		{"6.12.118+deb13-cloud-amd64", true},
+		{"6.12.95+deb12-cloud-amd64", true},
+		{"6.14.11", true},
+		{"6.15", false},
+		{"6.15-rc1", false},
+		{"6.15.0-1-amd64", false},
+		{"6.18.15+deb13-cloud-amd64", false},
+		{"6.19.14+deb13-cloud-amd64", false},
+		{"7.3.4+deb13-cloud-amd64", false},
+		{"7.2.12+deb14-cloud-amd64", false},
+		{"10.0", false},
+		{"5.10.0-33-amd64", true},
+		{"6.8.0-50-generic", true},
+		{"06.15", false},
+		// Not "MAJOR.MINOR": the stricter rule.
+		{"", true},
+		{"7", true},
+		{"7.", true},
+		{"v7.3", true},
+		{"7.x", true},
+		{"9999999.1", true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.NewReplacer(".", "_", "+", "_", "-", "_").Replace(tt.release), func(t *testing.T) {
+			if got := CarriesCRC(tt.release); got != tt.want {
+				t.Errorf("CarriesCRC(%q) = %t; want %t", tt.release, got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzCarriesCRC(f *testing.F) {
+	f.Add("7.3.4+deb13-cloud-amd64")
+	f.Add("6.15-rc1")
+	f.Add("0006.0015")
+	f.Fuzz(func(t *testing.T, release string) {
+		// Only a release at or after 6.15 in linux-version order goes
+		// without a CRC, and what follows "MAJOR.MINOR" never matters.
+		if !CarriesCRC(release) {
+			if CompareReleases(release, "6.14.999999") <= 0 {
+				t.Fatalf("CarriesCRC(%q) = false, but it sorts before 6.15", release)
+			}
+			if CarriesCRC(release + "-x") {
+				t.Fatalf("CarriesCRC(%q) = false but CarriesCRC(%q) = true", release, release+"-x")
+			}
+		}
+	})
+}
+
+func TestChecks(t *testing.T) {
+	tests := []struct {
+		name      string
+		checks    Checks
+		wantNames []string
+		wantText  string
+	}{
+		{"none", 0, nil, "none"},
+		{"crc_image", CheckSize | CheckCRC32, []string{"size", "crc32"}, "size, crc32"},
+		{"signed_crc_image", CheckSignatureTable | CheckCRC32 | CheckSize, []string{"size", "crc32", "signature-table"}, "size, crc32, signature-table"},
+		{"signed_without_crc", CheckSize | CheckSignatureTable, []string{"size", "signature-table"}, "size, signature-table"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.checks.Names(); !slices.Equal(got, tt.wantNames) {
+				t.Errorf("Checks(%d).Names() = %q; want %q", tt.checks, got, tt.wantNames)
+			}
+			if got := tt.checks.String(); got != tt.wantText {
+				t.Errorf("Checks(%d).String() = %q; want %q", tt.checks, got, tt.wantText)
+			}
+		})
+	}
+}
+
+func TestCRCStatus(t *testing.T) {
+	withCRC, err := ParseImage(kerneltest.BzImage(kerneltest.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noCRC, err := ParseImage(kerneltest.BzImage(kerneltest.Options{NoCRC: true, Release: kerneltest.NoCRCRelease}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, err := ParseHeader(kerneltest.BzImage(kerneltest.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		im   Image
+		want string
+	}{
+		{"crc_checked", withCRC, "crc32: matches"},
+		{"linux_7_3", noCRC, "crc: absent (Linux ≥ 6.15 has none)"},
+		{"header_only", header, "crc32: not checked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.im.CRCStatus(); got != tt.want {
+				t.Errorf("CRCStatus(%s) = %q; want %q", tt.im.Release, got, tt.want)
+			}
+		})
+	}
 }
 
 func FuzzSplitVersion(f *testing.F) {

@@ -1,7 +1,7 @@
 // Package kerneltest is pure: it builds small synthetic x86 bzImage files
 // for tests, laid out like a signed Debian kernel (EFI stub PE header at
-// 0x40, protocol 2.15, CRC32 at the end of the payload, sbsign's
-// certificate table) but a few KiB long.
+// 0x40, protocol 2.15, CRC32 at the end of the payload or zeros there as in
+// Linux 6.15 and later, sbsign's certificate table) but a few KiB long.
 package kerneltest
 
 import (
@@ -29,6 +29,13 @@ const (
 	PEOffset = 0x40
 )
 
+// NoCRCRelease and NoCRCBuild are a release without a CRC32 (Linux 6.15
+// and later) and its build string, from a trixie-backports kernel.
+const (
+	NoCRCRelease = "7.3.4+deb13-cloud-amd64"
+	NoCRCBuild   = "#1 SMP PREEMPT_DYNAMIC Debian 7.3.4-1~bpo13+1 (2026-11-15)"
+)
+
 // Options describe the image BzImage builds. Zero fields take the defaults
 // above.
 type Options struct {
@@ -47,6 +54,13 @@ type Options struct {
 	PayloadSize int
 	// CorruptCRC flips a bit of the stored CRC32.
 	CorruptCRC bool
+	// NoCRC leaves zeros where the CRC32 goes, as Linux 6.15 and later do;
+	// give such an image a Release of 6.15 or later (NoCRCRelease).
+	NoCRC bool
+	// Tail appends that many bytes of data after the payload, before the
+	// certificate table when Signed (which then starts there, rounded up
+	// to 8 bytes), as Debian's Linux 6.16 to 6.18 images do.
+	Tail int
 	// Trailing appends that many bytes of garbage after the image (after
 	// the certificate table when Signed), without recording them anywhere.
 	Trailing int
@@ -129,10 +143,22 @@ func BzImage(opts Options) []byte {
 	if opts.CorruptCRC {
 		crc ^= 1
 	}
+	if opts.NoCRC {
+		crc = 0
+	}
 	le.PutUint32(img[base-4:], crc)
 
+	if opts.Tail > 0 {
+		tail := opts.Tail
+		if opts.Signed {
+			tail = (tail + 7) &^ 7
+		}
+		for i := 0; i < tail; i++ {
+			img = append(img, "misc.license=GPL\x00"[i%17])
+		}
+	}
 	if opts.Signed {
-		img = appendSignature(img, base)
+		img = appendSignature(img, len(img))
 	}
 	for i := 0; i < opts.Trailing; i++ {
 		img = append(img, byte(0xA5^i))
@@ -143,10 +169,10 @@ func BzImage(opts Options) []byte {
 	return img
 }
 
-// appendSignature adds what sbsign adds: a WIN_CERTIFICATE holding a
-// (fake) PKCS#7 blob, padded to 8 bytes, its place in the certificate
-// table entry, and a PE CheckSum.
-func appendSignature(img []byte, base int) []byte {
+// appendSignature adds what sbsign adds at offset at (the end of the
+// image): a WIN_CERTIFICATE holding a (fake) PKCS#7 blob, padded to 8
+// bytes, its place in the certificate table entry, and a PE CheckSum.
+func appendSignature(img []byte, at int) []byte {
 	le := binary.LittleEndian
 	const sigLen = 1461 // dwLength 1469, padded to 1472 (Debian's tables are 1472 bytes)
 	cert := make([]byte, (8+sigLen+7)&^7)
@@ -158,8 +184,8 @@ func appendSignature(img []byte, base int) []byte {
 	for i := 12; i < 8+sigLen; i++ {
 		cert[i] = byte(i * 7)
 	}
-	le.PutUint32(img[certDirOffs:], uint32(base))
+	le.PutUint32(img[certDirOffs:], uint32(at))
 	le.PutUint32(img[certDirOffs+4:], uint32(len(cert)))
-	le.PutUint32(img[peChecksum:], uint32(base+len(cert))^0x00D80000)
+	le.PutUint32(img[peChecksum:], uint32(at+len(cert))^0x00D80000)
 	return append(img, cert...)
 }

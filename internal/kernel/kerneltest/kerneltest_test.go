@@ -19,6 +19,8 @@ func TestBzImageLayout(t *testing.T) {
 		{"trailing", Options{Trailing: 5}, setup + DefaultPayloadSize + 5},
 		{"truncated", Options{Signed: true, Truncate: 300}, 300},
 		{"truncate_longer_than_image", Options{Truncate: 1 << 20}, setup + DefaultPayloadSize},
+		{"tail", Options{Tail: 5}, setup + DefaultPayloadSize + 5},
+		{"tail_before_signature_aligned", Options{Tail: 5, Signed: true}, setup + DefaultPayloadSize + 8 + 1472},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -30,6 +32,34 @@ func TestBzImageLayout(t *testing.T) {
 				t.Errorf("BzImage(%+v) differs between calls", tt.opts)
 			}
 		})
+	}
+}
+
+func TestBzImageCRC(t *testing.T) {
+	const base = (SetupSects+1)*512 + DefaultPayloadSize
+	tests := []struct {
+		name     string
+		opts     Options
+		wantZero bool
+	}{
+		{"stored", Options{}, false},
+		{"zeros_without_crc", Options{NoCRC: true, Release: NoCRCRelease}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img := BzImage(tt.opts)
+			if got := binary.LittleEndian.Uint32(img[base-4:]) == 0; got != tt.wantZero {
+				t.Errorf("BzImage(%+v) CRC field is zero = %t; want %t", tt.opts, got, tt.wantZero)
+			}
+		})
+	}
+}
+
+func TestBzImageSignatureAfterTail(t *testing.T) {
+	const base = (SetupSects+1)*512 + DefaultPayloadSize
+	img := BzImage(Options{Signed: true, Tail: 13})
+	if off := binary.LittleEndian.Uint32(img[certDirOffs:]); off != base+16 {
+		t.Errorf("certificate table offset = %d; want %d (base + the tail rounded up to 8)", off, base+16)
 	}
 }
 
