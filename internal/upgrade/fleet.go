@@ -39,9 +39,31 @@ func ResolveFleetIdentity(cfg config.FleetLock, f host.Facts) (FleetIdentity, er
 	return id, nil
 }
 
-// fleetClient builds the client for an identity.
+// fleetClient builds the client for an identity, with the TLS settings
+// ([fleet_lock] ca_file, client_cert, client_key) of the configuration as
+// it is now: the identity may be one the state file kept from an earlier
+// run. The certificate files are read here, each time, so that a renewed
+// certificate is used at once; a file that is missing or wrong is an error
+// (a postponement, for the caller) naming the file, line and key.
 func fleetClient(env Env, id FleetIdentity) (*fleetlock.Client, error) {
-	return fleetlock.New(id.URL, id.Group, id.ID, env.FleetLockTimeout)
+	cfg, err := config.Load(env.Root, env.Config)
+	if err != nil && !errors.Is(err, config.ErrInvalid) {
+		return nil, fmt.Errorf("read the fleet lock's TLS settings: %w", err)
+	}
+	// A configuration with errors elsewhere still says which CA to trust;
+	// TLSConfig checks its own keys.
+	tlsConfig, err := cfg.FleetLock.TLSConfig(env.Root, env.Config)
+	if err != nil {
+		// One line (a reason in the journal and in status), still matching
+		// config.ErrInvalid.
+		return nil, fmt.Errorf("TLS settings: %s (%w)", strings.ReplaceAll(err.Error(), "\n", "; "), config.ErrInvalid)
+	}
+	if tlsConfig != nil && (config.FleetLock{URL: id.URL}).PlainHTTP() {
+		// A slot taken over http:// before the URL moved to https:// is
+		// given back where it was taken.
+		tlsConfig = nil
+	}
+	return fleetlock.NewTLS(id.URL, id.Group, id.ID, env.FleetLockTimeout, tlsConfig)
 }
 
 // recordAnswer keeps the server's answer in the state, dated by the run's
