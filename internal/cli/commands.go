@@ -125,6 +125,11 @@ func (a *app) cmdCheckConfig(ctx context.Context, args []string, adjust func(*ap
 	if err != nil && !errors.Is(err, config.ErrInvalid) {
 		return err
 	}
+	if err == nil {
+		// The FleetLock certificate files are read when a client is built;
+		// check them now, so that a bad one shows before a window opens.
+		_, err = cfg.FleetLock.TLSConfig(a.env.Root, a.env.Config)
+	}
 	if err != nil {
 		lines := strings.Split(err.Error(), "\n")
 		if *asJSON {
@@ -134,15 +139,19 @@ func (a *app) cmdCheckConfig(ctx context.Context, args []string, adjust func(*ap
 		return err
 	}
 	spans := cfg.Windows.Next(from, 5)
+	warnings := cfg.Warnings()
 	if *asJSON {
 		type span struct {
 			Start string `json:"start"`
 			End   string `json:"end"`
 		}
+		// warnings is left out when there are none: the contract's
+		// {"valid":true,"next_windows":[…]} stays exactly that.
 		out := struct {
-			Valid       bool   `json:"valid"`
-			NextWindows []span `json:"next_windows"`
-		}{Valid: true, NextWindows: []span{}}
+			Valid       bool     `json:"valid"`
+			NextWindows []span   `json:"next_windows"`
+			Warnings    []string `json:"warnings,omitempty"`
+		}{Valid: true, NextWindows: []span{}, Warnings: warnings}
 		for _, s := range spans {
 			out.NextWindows = append(out.NextWindows, span{s.Start.Format(time.RFC3339), s.End.Format(time.RFC3339)})
 		}
@@ -150,6 +159,9 @@ func (a *app) cmdCheckConfig(ctx context.Context, args []string, adjust func(*ap
 		return nil
 	}
 	fmt.Fprintf(a.stdout, "configuration is valid (%s)\n", filesOrDefaults(cfg.Files))
+	for _, w := range warnings {
+		fmt.Fprintf(a.stdout, "warning: %s\n", w)
+	}
 	if !cfg.Enabled {
 		fmt.Fprintln(a.stdout, "enabled = false: kexec-upgrade never switches automatically")
 	}

@@ -129,6 +129,13 @@ func (a *app) cmdStatus(ctx context.Context, args []string, adjust func(*app)) e
 	if err != nil {
 		return err
 	}
+	if r.ConfigErr == nil {
+		// The run reads the FleetLock certificate files when it asks for a
+		// slot; say now if that will fail.
+		if _, err := r.Config.FleetLock.TLSConfig(a.env.Root, a.env.Config); err != nil {
+			r.Warnings = append(r.Warnings, "the fleet lock's TLS settings cannot be used, so switches wait: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
+	}
 	s := buildStatus(r)
 	if *asJSON {
 		writeJSON(a.stdout, s)
@@ -149,7 +156,10 @@ func buildStatus(r upgrade.Report) jsonStatus {
 		Decision: jsonDecision{Action: string(d.Action), Reason: d.Reason, Check: d.Check, Cmdline: d.Cmdline, Steps: d.Steps},
 		Config:   jsonConfig{Valid: r.ConfigErr == nil, Files: nonNil(r.Config.Files), Errors: []string{}},
 		Staged:   r.Facts.Kexec.Loaded,
-		Warnings: nonNil(r.Warnings),
+		Warnings: append([]string{}, r.Warnings...),
+	}
+	if r.ConfigErr == nil {
+		s.Warnings = append(s.Warnings, r.Config.Warnings()...)
 	}
 	if s.Decision.Steps == nil {
 		s.Decision.Steps = []plan.Step{}
@@ -352,7 +362,7 @@ func printStatus(w io.Writer, r upgrade.Report, s jsonStatus) {
 	if r.StateErr != nil {
 		line("State:", "%v", r.StateErr)
 	}
-	for _, warn := range r.Warnings {
+	for _, warn := range s.Warnings {
 		line("Warning:", "%s", warn)
 	}
 	if len(d.Steps) > 0 {
