@@ -58,6 +58,8 @@ type Config struct {
 	FleetLock FleetLock
 	// Metrics says where the Prometheus textfile is written.
 	Metrics Metrics
+	// Hooks tunes the pre- and post-switch hooks.
+	Hooks Hooks
 	// Files are the files read, in order, as absolute paths on the host.
 	Files []string
 
@@ -132,6 +134,7 @@ func Default() Config {
 		Margin:    DefaultMargin,
 		FleetLock: FleetLock{Group: DefaultFleetLockGroup},
 		Metrics:   Metrics{Enabled: true, Directory: DefaultMetricsDirectory},
+		Hooks:     Hooks{Timeout: DefaultHookTimeout},
 	}
 }
 
@@ -446,6 +449,8 @@ func apply(cfg *Config, file string, data []byte, local *time.Location) Errors {
 			v.fleetLock(&cfg.FleetLock, val)
 		case "metrics":
 			v.metrics(&cfg.Metrics, val)
+		case "hooks":
+			v.hooks(&cfg.Hooks, val)
 		case "kernel":
 			t, ok := v.table(key, val)
 			if !ok {

@@ -221,6 +221,39 @@ type State struct {
 	FleetLock *FleetLock   `json:"fleet_lock,omitempty"`
 	// Tries counts passing failures per build and kind (see MaxTries).
 	Tries []Try `json:"tries,omitempty"`
+	// Pause is an admin's pause of automatic switches; nil when none.
+	Pause *Pause `json:"pause,omitempty"`
+	// Hooks is how the last hooks of each phase ended.
+	Hooks []HookReport `json:"hooks,omitempty"`
+}
+
+// Pause is an admin's `kexec-upgrade pause`.
+type Pause struct {
+	Since time.Time `json:"since"`
+	// Until is when it ends by itself; zero: at `kexec-upgrade resume`.
+	Until  time.Time `json:"until,omitzero"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// HookReport is how one phase's hooks ended for an attempt.
+type HookReport struct {
+	Phase   string    `json:"phase"`
+	Attempt string    `json:"attempt"`
+	At      time.Time `json:"at"`
+	Ran     int       `json:"ran"`
+	// Failed has one line per failed hook: its path, why, its last line.
+	Failed []string `json:"failed,omitempty"`
+}
+
+// SetHookReport keeps the newest report of a phase.
+func (s *State) SetHookReport(r HookReport) {
+	kept := []HookReport{r}
+	for _, old := range s.Hooks {
+		if old.Phase != r.Phase {
+			kept = append(kept, old)
+		}
+	}
+	s.Hooks = kept
 }
 
 // FailedBefore returns the recorded failure of a build, if any.

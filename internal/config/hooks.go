@@ -1,0 +1,43 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// DefaultHookTimeout bounds each hook when [hooks] timeout is not set.
+const DefaultHookTimeout = 5 * time.Minute
+
+// maxHookTimeout keeps a hook from outliving the unit's TimeoutStartSec.
+const maxHookTimeout = 8 * time.Minute
+
+// Hooks configures the programs in /etc/kexec-upgrade/hooks/*.d.
+type Hooks struct {
+	// Timeout bounds each hook; one that runs longer is killed and counts
+	// as failed.
+	Timeout time.Duration
+}
+
+func (v *validator) hooks(h *Hooks, val any) {
+	t, ok := v.table("hooks", val)
+	if !ok {
+		return
+	}
+	for _, k := range sortedKeys(t) {
+		key := "hooks." + k
+		switch k {
+		case "timeout":
+			d, ok := v.duration(key, t[k])
+			if !ok {
+				continue
+			}
+			if d <= 0 || d > maxHookTimeout {
+				v.add(key, fmt.Sprintf("%s is not between 1s and %s (the service's own limit is 10 minutes)", d, maxHookTimeout))
+				continue
+			}
+			h.Timeout = d
+		default:
+			v.unknown(key)
+		}
+	}
+}
