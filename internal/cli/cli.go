@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/hooks"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/kexec"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
@@ -155,6 +156,7 @@ func (a *app) setup(root string, adjust func(*app)) {
 		Loader:     kexec.Loader{Root: root},
 		Journal:    systemd.Journal{},
 		LockHolder: func() (string, error) { return host.LockHolder(root) },
+		Hooks:      hooks.Host{Root: root, Owner: 0},
 	}
 	a.readEvents = func(ctx context.Context) ([]systemd.Event, error) { return systemd.ReadEvents(ctx) }
 	if root != "/" {

@@ -46,11 +46,11 @@ func TestScanDir(t *testing.T) {
 		"10-drain":         {0o755, ok},
 		"20_notify":        {0o700, ok},
 		"05-first":         {0o755, ok},
-		"drain.sh":         {0o755, ok},   // a dot: run-parts skips it
-		"30-x.dpkg-old":    {0o755, ok},   // ditto
-		"40-not-exec":      {0o644, ok},   // must not count as success
-		"50-world-writ":    {0o757, ok},   // others may change it
-		"60-group-writ":    {0o775, ok},   // so may the group
+		"drain.sh":         {0o755, ok},  // a dot: run-parts skips it
+		"30-x.dpkg-old":    {0o755, ok},  // ditto
+		"40-not-exec":      {0o644, ok},  // must not count as success
+		"50-world-writ":    {0o757, ok},  // others may change it
+		"60-group-writ":    {0o775, ok},  // so may the group
 		"README":           {0o644, "x"}, // a valid name, not executable
 		"UPPER_and-lower9": {0o755, ok},
 	})

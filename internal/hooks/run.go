@@ -149,3 +149,17 @@ func (c *cappedBuffer) contents() (string, bool) {
 	defer c.mu.Unlock()
 	return c.buf.String(), c.truncated
 }
+
+// Host finds and runs hooks on a host: Root is "/" there, Owner 0.
+type Host struct {
+	Root  string
+	Owner int
+}
+
+// Scan lists one hook directory (PreSwitchDir or PostSwitchDir).
+func (h Host) Scan(dir string) (Scan, error) { return ScanDir(h.Root, dir, h.Owner) }
+
+// Run runs hooks in order, each bounded by timeout.
+func (h Host) Run(ctx context.Context, hs []Hook, v Vars, stopOnFailure bool, timeout time.Duration) []Result {
+	return Runner{Root: h.Root, Timeout: timeout}.RunAll(ctx, hs, v, stopOnFailure)
+}

@@ -31,6 +31,12 @@ const (
 	// EventUnstaged: a run undid a switch that an earlier run of this boot
 	// started and never queued (it was killed): the kernel is unloaded.
 	EventUnstaged = "unstaged"
+	// EventHook: a pre- or post-switch hook ran (its output is in
+	// KEXEC_UPGRADE_HOOK_OUTPUT).
+	EventHook = "hook"
+	// EventPause: an admin paused or resumed automatic switches, or a
+	// pause ran out (KEXEC_UPGRADE_PAUSE = set, cleared or expired).
+	EventPause = "pause"
 )
 
 // MessageID returns the MESSAGE_ID of an event kind, "" for an unknown one.
@@ -56,13 +62,17 @@ func MessageID(kind string) string {
 		return "131e87a1b9de4a80b5c8a5907270566f"
 	case EventUnstaged:
 		return "5b1e0c7d2f8a4e6b9c3d1a0f7e6b5c4d"
+	case EventHook:
+		return "a7d3e5f1c9b24f0e8d6c4b2a1f0e9d8c"
+	case EventPause:
+		return "e4c2a0f8d6b44e2c9a7f5d3b1c0e8f6a"
 	}
 	return ""
 }
 
 // Kinds lists every event kind.
 func Kinds() []string {
-	return []string{EventConfigError, EventPostponed, EventRefused, EventStaged, EventSwitching, EventVerified, EventFailed, EventUpToDate, EventFleetLock, EventUnstaged}
+	return []string{EventConfigError, EventPostponed, EventRefused, EventStaged, EventSwitching, EventVerified, EventFailed, EventUpToDate, EventFleetLock, EventUnstaged, EventHook, EventPause}
 }
 
 // Event is one structured journal entry. Fields become KEXEC_UPGRADE_<NAME>.

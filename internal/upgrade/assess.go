@@ -63,6 +63,8 @@ type Env struct {
 	LockHolder func() (string, error)
 	// FleetLockTimeout bounds each FleetLock call (0: the client's default).
 	FleetLockTimeout time.Duration
+	// Hooks finds and runs the admin's hooks; nil: there are none.
+	Hooks HookRunner
 }
 
 // Report is everything a run or status knows after planning.
@@ -110,6 +112,12 @@ func Assess(ctx context.Context, env Env, force bool) (Report, error) {
 	}
 
 	in := plan.Inputs{Now: r.Now, Config: r.Config, ConfigErr: r.ConfigErr, StateErr: r.StateErr, Facts: facts, Force: force}
+	var hookWarnings []string
+	in.HookProblems, hookWarnings = scanHooks(env)
+	r.Warnings = append(r.Warnings, hookWarnings...)
+	if p := r.State.Pause; p != nil {
+		in.Pause = &plan.Pause{Until: p.Until, Reason: p.Reason}
+	}
 	if cand, ok := plan.ChooseTarget(facts); ok {
 		t, check := inspectImage(env.Root, cand, &r.State)
 		r.ImageCheck = check

@@ -34,7 +34,7 @@ func History(events []systemd.Event, st state.State) []state.Attempt {
 				a.Outcome = OutcomePending
 				byID[id] = a
 			}
-		case systemd.EventVerified, systemd.EventFailed:
+		case systemd.EventVerified, systemd.EventFailed, systemd.EventUnstaged:
 			byID[id] = attemptFromEvent(e)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/hooks"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel/kerneltest"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
@@ -196,6 +197,7 @@ func (r *rig) env() upgrade.Env {
 		Loader:     fakeLoader{r},
 		Journal:    fakeJournal{r},
 		LockHolder: fakeLock{r}.holder,
+		Hooks:      hooks.Host{Root: r.root, Owner: os.Getuid()},
 	}
 }
 

@@ -75,6 +75,12 @@ func runLocked(ctx context.Context, env Env, force bool) (Outcome, error) {
 		out.Verified = attempt
 	}
 
+	if stErr == nil && expirePause(env, &st) {
+		if err := state.Save(env.Root, st); err != nil {
+			return out, err
+		}
+	}
+
 	r, err := Assess(ctx, env, force)
 	if err != nil {
 		return out, err

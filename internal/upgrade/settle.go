@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
@@ -46,7 +47,27 @@ func settlePreviousSwitch(ctx context.Context, env Env, st *state.State) (*state
 		userspace, _ = bus.UserspaceStarted(ctx)
 		bus.Close()
 	}
-	return recordJudgement(env, st, JudgeSwitch(staged, running, env.Now(), userspace))
+	a, err := recordJudgement(env, st, JudgeSwitch(staged, running, env.Now(), userspace))
+	if err != nil || a.Outcome != state.OutcomeVerified {
+		return a, err
+	}
+	return a, runPostSwitchHooks(ctx, env, st, *a)
+}
+
+// runPostSwitchHooks runs the post-switch hooks once the new kernel is
+// verified. Their failures are reported (journal, status) and never undo
+// the switch.
+func runPostSwitchHooks(ctx context.Context, env Env, st *state.State, a state.Attempt) error {
+	cfg, err := config.Load(env.Root, env.Config)
+	if err != nil {
+		cfg = config.Default() // the hooks still run, with the default timeout
+	}
+	if _, err := runHooks(ctx, env, st, PhasePostSwitch, a, cfg.Hooks.Timeout); err != nil {
+		st.SetHookReport(state.HookReport{Phase: PhasePostSwitch, Attempt: a.ID, At: env.Now(), Failed: []string{err.Error()}})
+		send(env, systemd.Event{Kind: systemd.EventHook, Message: "post-switch hooks not run: " + err.Error(),
+			Fields: map[string]string{"HOOK_PHASE": PhasePostSwitch, "REASON": err.Error(), "ATTEMPT": a.ID}})
+	}
+	return state.Save(env.Root, *st)
 }
 
 // undoInterruptedSwitch unloads what an interrupted run of this boot may

@@ -73,6 +73,9 @@ func (s *switchRun) run() error {
 	if f, ok := s.takeFleetSlot(); !ok {
 		return s.stop(f)
 	}
+	if f, ok := s.runPreSwitchHooks(); !ok {
+		return s.stop(f)
+	}
 	if f, ok := s.load(files); !ok {
 		return s.stop(f)
 	}
@@ -143,6 +146,22 @@ func (s *switchRun) takeFleetSlot() (Failure, bool) {
 		return Failure{Severity: Postponed, Check: CheckFleetLock, Reason: reason}, false
 	}
 	if s.ctx.Err() != nil {
+		return Failure{Severity: Postponed, Check: plan.CheckSystemState, Reason: "kexec-upgrade was asked to stop before loading"}, false
+	}
+	return Failure{}, true
+}
+
+// runPreSwitchHooks runs the admin's pre-switch hooks (a drain, a
+// notification) with the slot held, immediately before staging: a hook
+// that fails or times out postpones the switch and the slot is given back.
+func (s *switchRun) runPreSwitchHooks() (Failure, bool) {
+	failed, err := runHooks(s.ctx, s.env, s.st, PhasePreSwitch, s.attempt, s.r.Config.Hooks.Timeout)
+	switch {
+	case err != nil:
+		return Failure{Severity: Postponed, Check: plan.CheckHook, Reason: err.Error()}, false
+	case failed != nil:
+		return Failure{Severity: Postponed, Check: plan.CheckHook, Reason: "pre-switch " + hookFailure(*failed)}, false
+	case s.ctx.Err() != nil:
 		return Failure{Severity: Postponed, Check: plan.CheckSystemState, Reason: "kexec-upgrade was asked to stop before loading"}, false
 	}
 	return Failure{}, true
