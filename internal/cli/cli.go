@@ -40,6 +40,9 @@ Commands:
   status [--json]                    what will happen next, and why
   history [--json]                   every switch attempt, oldest first
   check-config [--at TIME] [--json]  validate the configuration, list the next windows
+  pause [--for DURATION | --until TIME] [--reason TEXT]
+                                     stop automatic switches for a while (run --now still works)
+  resume                             end a pause
   version                            print the version
 
 Configuration: /etc/kexec-upgrade/config.toml and config.d/*.toml (kexec-upgrade.toml(5)).
@@ -82,6 +85,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, adjust fu
 		err = a.cmdHistory(ctx, rest, adjust)
 	case "check-config":
 		err = a.cmdCheckConfig(ctx, rest, adjust)
+	case "pause":
+		err = a.cmdPause(ctx, rest, adjust)
+	case "resume":
+		err = a.cmdResume(ctx, rest, adjust)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "kexec-upgrade %s\n", Version)
 		return ExitOK
