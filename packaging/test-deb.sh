@@ -179,6 +179,8 @@ check "maintscripts: prerm stops the timer on remove only" bash -c \
 	'grep -q "\[ \"\$1\" = remove \]" "$1/prerm" && grep -q "deb-systemd-invoke stop .kexec-upgrade.timer" "$1/prerm"' _ "$work/ctl"
 check "maintscripts: no preinst stopping anything" bash -c '! grep -qs "deb-systemd-invoke stop" "$1/preinst"' _ "$work/ctl"
 check "maintscripts: postrm purge removes /var/lib/kexec-upgrade" grep -q 'rm -rf "${DPKG_ROOT:-}/var/lib/kexec-upgrade"' "$work/ctl/postrm"
+check "maintscripts: postinst creates the run lock with systemd-tmpfiles" \
+	grep -q 'systemd-tmpfiles .*--create kexec-upgrade.conf' "$work/ctl/postinst"
 
 # --- Man pages ---------------------------------------------------------------------------------
 for page in kexec-upgrade.8 kexec-upgrade.toml.5; do
@@ -262,8 +264,15 @@ timer=$work/pkg/lib/systemd/system/kexec-upgrade.timer
 check "units: the service runs /usr/sbin/kexec-upgrade run as a oneshot" bash -c \
 	'grep -qx "Type=oneshot" "$1" && grep -qx "ExecStart=/usr/sbin/kexec-upgrade run" "$1" &&
 	 grep -qx "StateDirectory=kexec-upgrade" "$1"' _ "$service"
-check "units: the sandbox keeps CAP_SYS_BOOT and @reboot (kexec_file_load)" bash -c \
-	'grep -qx "CapabilityBoundingSet=CAP_SYS_BOOT" "$1" && [ "$(grep "^SystemCallFilter=" "$1" | tail -n 1)" = "SystemCallFilter=@reboot" ]' _ "$service"
+check "units: the sandbox keeps CAP_SYS_BOOT and kexec_file_load alone of @reboot" bash -c \
+	'grep -qx "CapabilityBoundingSet=CAP_SYS_BOOT" "$1" && [ "$(grep "^SystemCallFilter=" "$1" | tail -n 1)" = "SystemCallFilter=kexec_file_load" ]' _ "$service"
+# A "+" (or "!") command runs outside the sandbox: the run lock comes from
+# tmpfiles.d instead.
+check "units: no command of the service runs outside its sandbox (no Exec*=+ or !)" bash -c \
+	'! grep -E "^Exec[A-Za-z]*=[-@:]*[+!]" "$1"' _ "$service"
+tmpfiles=$work/pkg/usr/lib/tmpfiles.d/kexec-upgrade.conf
+check "units: tmpfiles.d creates /run/kexec-upgrade.lock, 0600 root" bash -c \
+	'[ "$(grep -v "^#" "$1" | sed "/^$/d")" = "f /run/kexec-upgrade.lock 0600 root root -" ]' _ "$tmpfiles"
 check "units: the timer runs every 5 minutes and is wanted by timers.target" bash -c \
 	'grep -qx "OnBootSec=1min" "$1" && grep -qx "OnUnitActiveSec=5min" "$1" && grep -qx "WantedBy=timers.target" "$1"' _ "$timer"
 check "units: the service has no [Install] section" bash -c '! grep -q "^\[Install\]" "$1"' _ "$service"
@@ -360,6 +369,9 @@ fi
 check "install: kexec-upgrade.timer is enabled" test "$(systemctl --root="$root" is-enabled kexec-upgrade.timer 2>&1)" = enabled
 check "install: kexec-upgrade.service is static (started by the timer only)" \
 	test "$(systemctl --root="$root" is-enabled kexec-upgrade.service 2>&1)" = static
+check "install: /usr/lib/tmpfiles.d/kexec-upgrade.conf is installed" test -f "$root/usr/lib/tmpfiles.d/kexec-upgrade.conf"
+check "install: postinst created /run/kexec-upgrade.lock, 0600 root" \
+	test "$(stat -c '%F %a %U' "$root/run/kexec-upgrade.lock" 2>&1)" = "regular empty file 600 root"
 check "install: config.d is an empty directory" bash -c '[ -d "$1" ] && [ -z "$(ls -A "$1")" ]' _ "$root/etc/kexec-upgrade/config.d"
 # prints WANT CMD...: CMD succeeds and prints WANT somewhere.
 prints() {
@@ -474,6 +486,24 @@ if [ -z "$container_init" ] || ! [[ $state =~ ^(running|degraded)$ ]]; then
 else
 	pass "container: booted, system state $state"
 	check "container: kexec-upgrade.timer is active" in_container systemctl is-active --quiet kexec-upgrade.timer
+	# /run is a fresh tmpfs in the container: systemd-tmpfiles-setup made the
+	# lock at boot, before any run.
+	check "container: /run/kexec-upgrade.lock exists at boot, 0600 root" \
+		test "$(in_container stat -c '%F %a %U' /run/kexec-upgrade.lock 2>&1)" = "regular empty file 600 root"
+	check "container: the service has no ExecStartPre=" \
+		test -z "$(in_container systemctl show -P ExecStartPre kexec-upgrade.service 2>&1)"
+	# The system calls the service may make, as systemd resolved them: an
+	# allow list with kexec_file_load, without kexec_load (no signature
+	# checks) and reboot.
+	in_container systemctl show -P SystemCallFilter kexec-upgrade.service >"$work/syscalls.txt" 2>&1
+	check "container: SystemCallFilter is an allow list with kexec_file_load" bash -c \
+		'! grep -q "^~" "$1" && tr " " "\n" <"$1" | grep -qx kexec_file_load' _ "$work/syscalls.txt"
+	check "container: SystemCallFilter allows neither kexec_load nor reboot" bash -c \
+		'! tr " " "\n" <"$1" | grep -Ex "kexec_load|reboot"' _ "$work/syscalls.txt"
+	security=$(in_container systemd-analyze security --no-pager kexec-upgrade.service 2>&1)
+	exposure=$(sed -n 's/.*Overall exposure level for kexec-upgrade.service: \([0-9.]*\).*/\1/p' <<<"$security")
+	check "container: systemd-analyze security kexec-upgrade.service: exposure ${exposure:-?} <= 2.5" \
+		awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.5) }'
 	if in_container systemctl start kexec-upgrade.service >"$work/start.log" 2>&1; then
 		pass "container: systemctl start kexec-upgrade.service succeeds"
 	else

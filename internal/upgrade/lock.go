@@ -12,17 +12,29 @@ import (
 // LockPath is the run lock, relative to the root directory.
 const LockPath = "run/kexec-upgrade.lock"
 
+// lockOpenFlags open the run lock: created when missing (a run from a shell
+// before systemd-tmpfiles made it), never through a symbolic link, not
+// inherited by anything the run starts.
+const lockOpenFlags = os.O_RDWR | os.O_CREATE | unix.O_NOFOLLOW | unix.O_CLOEXEC
+
 // ErrBusy is returned when another run holds the lock.
 var ErrBusy = errors.New("another kexec-upgrade run is in progress")
 
 // lock takes /run/kexec-upgrade.lock (flock, released when the process dies).
+// The service cannot create the file (its /run is read-only):
+// systemd-tmpfiles does, from /usr/lib/tmpfiles.d/kexec-upgrade.conf.
 func lock(root string) (func(), error) {
 	path := filepath.Join(root, LockPath)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("run lock: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
+	f, err := os.OpenFile(path, lockOpenFlags, 0o600)
+	switch {
+	case errors.Is(err, unix.EROFS):
+		return nil, fmt.Errorf("run lock: %w (systemd-tmpfiles --create kexec-upgrade.conf makes it)", err)
+	case errors.Is(err, unix.ELOOP):
+		return nil, fmt.Errorf("run lock: refusing a symbolic link: %w", err)
+	case err != nil:
 		return nil, fmt.Errorf("run lock: %w", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
