@@ -26,7 +26,9 @@
 //
 // Server is an http.Handler and can be used with httptest.NewServer, or be
 // started on a real listener with Start. All methods are safe for concurrent
-// use.
+// use. For a server over TLS on a private CA, optionally requiring client
+// certificates, give httptest.NewUnstartedServer's TLS the settings of
+// PKI.ServerTLS before StartTLS.
 package fleetlocktest
 
 import (
