@@ -1,17 +1,23 @@
-// Package window is pure: it computes weekly maintenance windows from
-// instants the caller passes in and never reads the clock.
+// Package window is pure: it computes weekly and monthly maintenance windows
+// from instants the caller passes in and never reads the clock.
 //
-// A [Window] is a wall-clock interval, such as 02:00-04:00, on a set of
-// weekdays ([Days]) in a time zone. A [Schedule] is a list of windows; the
+// A [Window] is a wall-clock interval, such as 02:00-04:00, in a time zone,
+// on a set of weekdays ([Days]), of days of the month ([MonthDays]: the 1st,
+// the 15th, the last day) or of weekdays of the month ([MonthWeekdays]: the
+// second Tuesday, the last Sunday). A [Schedule] is a list of windows; the
 // host may switch while any one of them is open.
 //
 // # Semantics
 //
-// A window belongs to the day it opens on, in the window's Location. With
+// A window belongs to the date it opens on, in the window's Location. With
 // days = Sat and 23:00-01:00, the window is open from Saturday 23:00 to Sunday
 // 01:00; Sunday 00:30 is inside only because the Saturday before opened it.
-// End <= Start means the window crosses midnight; End == Start means 24 hours.
-// An empty set of days means every day.
+// Likewise a window on the last day of the month from 23:00 to 01:00 runs
+// into the first hour of the next month. End <= Start means the window
+// crosses midnight; End == Start means 24 hours. An empty set of days means
+// every day. A day that a month lacks (the 31st in April, the 29th of
+// February in 2027, a fifth Monday) opens nothing in that month; the last day
+// and the last weekday exist in every month.
 //
 // For an opening date D the span of the window is [opening, closing):
 //
@@ -43,6 +49,6 @@
 // days). [Schedule.Next] reports the union of all windows: spans that overlap
 // or touch are merged. A schedule that never closes (a 24-hour window every
 // day) would merge into one endless span; merging stops once a span reaches
-// two weeks past t (or past its own start), and such a span is the last one
+// 62 days past t (or past its own start), and such a span is the last one
 // returned.
 package window

@@ -2,6 +2,7 @@ package window
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,9 @@ func daysOf(tb testing.TB, s string) Days {
 }
 
 // spec describes a window in test tables: "Sat,Sun 02:00-04:00 UTC";
-// "* 02:00-04:00 UTC" is every day.
+// "* 02:00-04:00 UTC" is every day; "dom=1,15,-1 02:00-04:00 UTC" is on days
+// of the month, "wom=2nd-Tue,last-Sun 22:00-01:00 UTC" on weekdays of the
+// month, and "Wed+dom=31 ..." on the dates that are both.
 type spec string
 
 // window builds the Window a spec describes or fails the test.
@@ -71,16 +74,41 @@ func (s spec) window(tb testing.TB) Window {
 	if len(startEnd) != 2 {
 		tb.Fatalf("bad spec %q", s)
 	}
-	days := f[0]
-	if days == "*" {
-		days = ""
-	}
-	return Window{
-		Days:     daysOf(tb, days),
+	w := Window{
 		Start:    clock(tb, startEnd[0]),
 		End:      clock(tb, startEnd[1]),
 		Location: load(tb, f[2]),
 	}
+	if f[0] == "*" {
+		return w
+	}
+	for _, part := range strings.Split(f[0], "+") {
+		switch {
+		case strings.HasPrefix(part, "dom="):
+			for _, n := range strings.Split(strings.TrimPrefix(part, "dom="), ",") {
+				d, err := strconv.ParseInt(n, 10, 64)
+				if err != nil {
+					tb.Fatalf("bad spec %q: %v", s, err)
+				}
+				md, err := MonthDay(d)
+				if err != nil {
+					tb.Fatalf("bad spec %q: %v", s, err)
+				}
+				w.MonthDays |= md
+			}
+		case strings.HasPrefix(part, "wom="):
+			for _, name := range strings.Split(strings.TrimPrefix(part, "wom="), ",") {
+				mw, err := ParseMonthWeekday(strings.ReplaceAll(name, "-", " "))
+				if err != nil {
+					tb.Fatalf("bad spec %q: %v", s, err)
+				}
+				w.MonthWeekdays |= mw
+			}
+		default:
+			w.Days = daysOf(tb, part)
+		}
+	}
+	return w
 }
 
 // schedule builds a Schedule from specs.

@@ -3,9 +3,13 @@ package window
 import "time"
 
 // mergeLimit stops merging spans of a schedule that never closes. A schedule
-// with a gap anywhere in its week has merged spans of about a week at most,
-// so a span reaching two weeks past its anchor means "open around the clock".
-const mergeLimit = 14 * 24 * time.Hour
+// of weekly windows with a gap anywhere in its week has merged spans of a
+// week at most, and one with a gap in every month or every other month (all
+// days but the 1st, all but the 30th) spans of two months at most, so a
+// span reaching 62 days past its anchor means "open around the clock", or
+// closed so rarely (monthly windows together covering every date but the
+// fifth Mondays) that the difference does not matter.
+const mergeLimit = 62 * 24 * time.Hour
 
 // Schedule is a set of windows; it is open while any one of them is open.
 type Schedule []Window
@@ -36,7 +40,7 @@ func (s Schedule) Open(t time.Time) (Span, bool) {
 // overlap or touch are merged into one. A span containing t comes first, then
 // the spans opening after t in order. It returns nil for an empty schedule or
 // n <= 0. A schedule that never closes yields fewer than n spans: merging
-// stops once a span reaches two weeks past t (or past its own start, for a
+// stops once a span reaches 62 days past t (or past its own start, for a
 // later span), and that span is the last one.
 func (s Schedule) Next(t time.Time, n int) []Span {
 	if len(s) == 0 || n <= 0 {
@@ -85,7 +89,7 @@ func (s Schedule) Next(t time.Time, n int) []Span {
 }
 
 // empty reports whether s holds no instant; Window.Next returns such a span
-// only when it finds no span at all, which no time zone causes.
+// only for a window that never opens.
 func (s Span) empty() bool {
 	return !s.End.After(s.Start)
 }

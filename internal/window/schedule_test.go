@@ -137,6 +137,67 @@ func TestScheduleNext(t *testing.T) {
 			},
 		},
 		{
+			name:    "weekly_and_monthly_kinds_merged",
+			windows: []spec{"Sun 01:00-03:00 UTC", "wom=last-Sun 02:00-05:00 UTC", "dom=-1 04:00-06:00 UTC"},
+			at:      "2026-05-30T12:00:00Z", n: 6,
+			want: [][2]string{
+				{"2026-05-31T01:00:00Z", "2026-05-31T06:00:00Z"},
+				{"2026-06-07T01:00:00Z", "2026-06-07T03:00:00Z"},
+				{"2026-06-14T01:00:00Z", "2026-06-14T03:00:00Z"},
+				{"2026-06-21T01:00:00Z", "2026-06-21T03:00:00Z"},
+				{"2026-06-28T01:00:00Z", "2026-06-28T05:00:00Z"},
+				{"2026-06-30T04:00:00Z", "2026-06-30T06:00:00Z"},
+			},
+		},
+		{
+			name:    "weekly_and_monthly_kinds_open_span_first",
+			windows: []spec{"Sun 01:00-03:00 UTC", "wom=last-Sun 02:00-05:00 UTC", "dom=-1 04:00-06:00 UTC"},
+			at:      "2026-05-31T05:30:00Z", n: 2,
+			want: [][2]string{
+				{"2026-05-31T01:00:00Z", "2026-05-31T06:00:00Z"},
+				{"2026-06-07T01:00:00Z", "2026-06-07T03:00:00Z"},
+			},
+		},
+		{
+			name:    "last_day_and_first_wednesday_touch_at_month_end",
+			windows: []spec{"dom=-1 22:00-00:00 UTC", "wom=1st-Wed 00:00-02:00 UTC"},
+			at:      "2026-06-30T00:00:00Z", n: 3,
+			want: [][2]string{
+				{"2026-06-30T22:00:00Z", "2026-07-01T02:00:00Z"},
+				{"2026-07-31T22:00:00Z", "2026-08-01T00:00:00Z"},
+				{"2026-08-05T00:00:00Z", "2026-08-05T02:00:00Z"},
+			},
+		},
+		{
+			name:    "dst_spring_berlin_monthly_kinds_merged_across_the_gap",
+			windows: []spec{"wom=last-Sun 01:00-02:30 Europe/Berlin", "dom=29 03:00-04:00 Europe/Berlin"},
+			at:      "2026-03-28T12:00:00+01:00", n: 3,
+			want: [][2]string{
+				{"2026-03-29T01:00:00+01:00", "2026-03-29T04:00:00+02:00"},
+				{"2026-04-26T01:00:00+02:00", "2026-04-26T02:30:00+02:00"},
+				{"2026-04-29T03:00:00+02:00", "2026-04-29T04:00:00+02:00"},
+			},
+		},
+		{
+			name:    "every_day_but_the_first_merged_into_a_month",
+			windows: []spec{"dom=2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31 00:00-00:00 UTC"},
+			at:      "2026-03-15T12:00:00Z", n: 3,
+			want: [][2]string{
+				{"2026-03-02T00:00:00Z", "2026-04-01T00:00:00Z"},
+				{"2026-04-02T00:00:00Z", "2026-05-01T00:00:00Z"},
+				{"2026-05-02T00:00:00Z", "2026-06-01T00:00:00Z"},
+			},
+		},
+		{
+			name:    "window_that_never_opens_ignored",
+			windows: []spec{"Sat+wom=2nd-Tue 02:00-04:00 UTC", "dom=15 02:00-04:00 UTC"},
+			at:      "2026-03-29T00:00:00Z", n: 2,
+			want: [][2]string{
+				{"2026-04-15T02:00:00Z", "2026-04-15T04:00:00Z"},
+				{"2026-05-15T02:00:00Z", "2026-05-15T04:00:00Z"},
+			},
+		},
+		{
 			name: "empty_schedule", at: "2026-03-29T00:00:00Z", n: 5,
 		},
 		{
@@ -253,7 +314,7 @@ func TestScheduleContains(t *testing.T) {
 }
 
 // TestScheduleNextAlwaysOpen checks that a schedule without a gap yields one
-// span around t that reaches at least two weeks either way, instead of
+// span around t that reaches at least mergeLimit either way, instead of
 // merging forever.
 func TestScheduleNextAlwaysOpen(t *testing.T) {
 	tests := []struct {
@@ -262,6 +323,7 @@ func TestScheduleNextAlwaysOpen(t *testing.T) {
 	}{
 		{name: "twenty_four_hours_every_day", windows: []spec{"* 00:00-00:00 Europe/Berlin"}},
 		{name: "two_halves", windows: []spec{"* 00:00-12:00 UTC", "* 12:00-00:00 UTC"}},
+		{name: "every_day_of_the_month", windows: []spec{"dom=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,-1 00:00-00:00 UTC", "dom=29,30 00:00-00:00 UTC"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -270,7 +332,7 @@ func TestScheduleNextAlwaysOpen(t *testing.T) {
 			got := s.Next(now, 5)
 			if len(got) != 1 || !got[0].Contains(now) ||
 				now.Sub(got[0].Start) < mergeLimit || got[0].End.Sub(now) < mergeLimit {
-				t.Fatalf("Next(%s, 5) = %s; want one span from two weeks before to two weeks after", fmtTime(now), fmtSpans(got))
+				t.Fatalf("Next(%s, 5) = %s; want one span from mergeLimit before to mergeLimit after", fmtTime(now), fmtSpans(got))
 			}
 			if open, ok := s.Open(now); !ok || !sameSpan(open, got[0]) {
 				t.Fatalf("Open(%s) = %s, %v; want %s, true", fmtTime(now), fmtSpan(open), ok, fmtSpan(got[0]))
@@ -296,6 +358,28 @@ func BenchmarkScheduleContains(b *testing.B) {
 
 func BenchmarkScheduleNext(b *testing.B) {
 	s, now := benchSchedule(b)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		s.Next(now.Add(time.Duration(i%1000)*time.Hour), 5)
+	}
+}
+
+// BenchmarkScheduleNextMonthly is a schedule of monthly windows: a patch
+// night on the second Tuesday and a late slot on the last day of the month.
+func BenchmarkScheduleNextMonthly(b *testing.B) {
+	s := schedule(b, "wom=2nd-Tue 22:00-01:00 Europe/Berlin", "dom=-1 02:00-04:00 UTC")
+	now := at(b, "2026-03-25T12:00:00Z")
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		s.Next(now.Add(time.Duration(i%1000)*time.Hour), 5)
+	}
+}
+
+// BenchmarkScheduleNextAlwaysOpen is the worst case of merging: a schedule
+// that never closes merges mergeLimit of spans either way.
+func BenchmarkScheduleNextAlwaysOpen(b *testing.B) {
+	s := schedule(b, "* 00:00-00:00 Europe/Berlin")
+	now := at(b, "2026-03-25T12:00:00Z")
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		s.Next(now.Add(time.Duration(i%1000)*time.Hour), 5)

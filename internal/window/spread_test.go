@@ -138,38 +138,65 @@ func TestScheduleSlots(t *testing.T) {
 		window         string
 	}{
 		{
-			name: "no spread, inside", specs: []spec{sat}, now: "2030-01-05T02:05:00Z",
+			name: "no_spread_inside", specs: []spec{sat}, now: "2030-01-05T02:05:00Z",
 			open: true, current: "2030-01-05T02:00:00Z/2030-01-05T04:00:00Z",
 			next: "2030-01-12T02:00:00Z/2030-01-12T04:00:00Z", window: "2030-01-05T02:00:00Z/2030-01-05T04:00:00Z",
 		},
 		{
-			name: "before this host's turn", specs: []spec{sat}, spread: 30 * time.Minute, frac: 0.5,
+			name: "before_this_hosts_turn", specs: []spec{sat}, spread: 30 * time.Minute, frac: 0.5,
 			now: "2030-01-05T02:05:00Z", next: "2030-01-05T02:15:00Z/2030-01-05T04:00:00Z",
 			window: "2030-01-05T02:00:00Z/2030-01-05T04:00:00Z",
 		},
 		{
-			name: "at this host's turn", specs: []spec{sat}, spread: 30 * time.Minute, margin: 10 * time.Minute, frac: 0.5,
+			name: "at_this_hosts_turn", specs: []spec{sat}, spread: 30 * time.Minute, margin: 10 * time.Minute, frac: 0.5,
 			now: "2030-01-05T02:15:00Z", open: true, current: "2030-01-05T02:15:00Z/2030-01-05T03:50:00Z",
 			next: "2030-01-12T02:15:00Z/2030-01-12T03:50:00Z", window: "2030-01-05T02:00:00Z/2030-01-05T04:00:00Z",
 		},
 		{
-			name: "inside the margin", specs: []spec{sat}, margin: 10 * time.Minute,
+			name: "inside_the_margin", specs: []spec{sat}, margin: 10 * time.Minute,
 			now: "2030-01-05T03:55:00Z", next: "2030-01-12T02:00:00Z/2030-01-12T03:50:00Z",
 			window: "2030-01-12T02:00:00Z/2030-01-12T04:00:00Z",
 		},
 		{
-			name: "overlapping windows: the longer slot wins", margin: 5 * time.Minute,
+			name: "overlapping_windows_the_longer_slot_wins", margin: 5 * time.Minute,
 			specs: []spec{sat, "Sat 03:00-06:00 UTC"}, now: "2030-01-05T03:30:00Z", open: true,
 			current: "2030-01-05T03:00:00Z/2030-01-05T05:55:00Z",
 			next:    "2030-01-12T02:00:00Z/2030-01-12T03:55:00Z", window: "2030-01-05T03:00:00Z/2030-01-05T06:00:00Z",
 		},
 		{
-			name: "margin of one window, the other still open", margin: 5 * time.Minute,
+			name: "margin_of_one_window_the_other_still_open", margin: 5 * time.Minute,
 			specs: []spec{sat, "Sat 03:00-06:00 UTC"}, now: "2030-01-05T03:57:00Z", open: true,
 			current: "2030-01-05T03:00:00Z/2030-01-05T05:55:00Z",
 			next:    "2030-01-12T02:00:00Z/2030-01-12T03:55:00Z", window: "2030-01-05T03:00:00Z/2030-01-05T06:00:00Z",
 		},
-		{name: "empty schedule", now: "2030-01-05T02:05:00Z"},
+		{
+			name: "monthly_before_this_hosts_turn", specs: []spec{"wom=2nd-Tue 22:00-01:00 UTC"},
+			spread: 30 * time.Minute, margin: 10 * time.Minute, frac: 0.5, now: "2030-01-01T12:00:00Z",
+			next: "2030-01-08T22:15:00Z/2030-01-09T00:50:00Z", window: "2030-01-08T22:00:00Z/2030-01-09T01:00:00Z",
+		},
+		{
+			name: "monthly_open_across_midnight", specs: []spec{"wom=2nd-Tue 22:00-01:00 UTC"},
+			spread: 30 * time.Minute, margin: 10 * time.Minute, frac: 0.5, now: "2030-01-09T00:10:00Z",
+			open: true, current: "2030-01-08T22:15:00Z/2030-01-09T00:50:00Z",
+			next: "2030-02-12T22:15:00Z/2030-02-13T00:50:00Z", window: "2030-01-08T22:00:00Z/2030-01-09T01:00:00Z",
+		},
+		{
+			name: "monthly_inside_the_margin_at_a_month_end", specs: []spec{"dom=-1 23:00-01:00 UTC"},
+			margin: 10 * time.Minute, now: "2030-02-01T00:55:00Z",
+			next: "2030-02-28T23:00:00Z/2030-03-01T00:50:00Z", window: "2030-02-28T23:00:00Z/2030-03-01T01:00:00Z",
+		},
+		{
+			name: "weekly_and_monthly_overlap_the_longer_slot_wins", margin: 5 * time.Minute,
+			specs: []spec{sat, "dom=5 03:00-06:00 UTC"}, now: "2030-01-05T03:30:00Z", open: true,
+			current: "2030-01-05T03:00:00Z/2030-01-05T05:55:00Z",
+			next:    "2030-01-12T02:00:00Z/2030-01-12T03:55:00Z", window: "2030-01-05T03:00:00Z/2030-01-05T06:00:00Z",
+		},
+		{
+			name: "monthly_slot_lost_to_dst_next_month", specs: []spec{"wom=last-Sun 01:30-03:30 Europe/Berlin"},
+			spread: 50 * time.Minute, margin: 15 * time.Minute, frac: 0.99, now: "2026-03-29T00:00:00+01:00",
+			next: "2026-04-26T02:19:30+02:00/2026-04-26T03:15:00+02:00", window: "2026-04-26T01:30:00+02:00/2026-04-26T03:30:00+02:00",
+		},
+		{name: "empty_schedule", now: "2030-01-05T02:05:00Z"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,9 +204,10 @@ func TestScheduleSlots(t *testing.T) {
 			for i := range s {
 				s[i].Spread, s[i].Margin = tt.spread, tt.margin
 			}
-			got := s.Slots(at(t, tt.now), tt.frac)
+			now := at(t, tt.now)
+			got := s.Slots(now, tt.frac)
 			if got.Open != tt.open {
-				t.Errorf("Open = %v, want %v", got.Open, tt.open)
+				t.Errorf("Slots(%s, %v).Open = %v; want %v", fmtTime(now), tt.frac, got.Open, tt.open)
 			}
 			check := func(what string, sp Span, want string) {
 				t.Helper()
@@ -188,7 +216,7 @@ func TestScheduleSlots(t *testing.T) {
 				}
 				a, b, _ := strings.Cut(want, "/")
 				if ws := (Span{Start: at(t, a), End: at(t, b)}); !sameSpan(sp, ws) {
-					t.Errorf("%s = %s, want %s", what, fmtSpan(sp), fmtSpan(ws))
+					t.Errorf("Slots(%s, %v).%s = %s; want %s", fmtTime(now), tt.frac, what, fmtSpan(sp), fmtSpan(ws))
 				}
 			}
 			if tt.open {
@@ -197,7 +225,7 @@ func TestScheduleSlots(t *testing.T) {
 			check("Next", got.Next, tt.next)
 			check("Window", got.Window, tt.window)
 			if tt.next == "" && !got.Next.Start.IsZero() {
-				t.Errorf("Next = %s, want none", fmtSpan(got.Next))
+				t.Errorf("Slots(%s, %v).Next = %s; want none", fmtTime(now), tt.frac, fmtSpan(got.Next))
 			}
 		})
 	}

@@ -5,32 +5,43 @@ import "time"
 // secondsPerDay is the length of a calendar day in wall-clock seconds.
 const secondsPerDay = 24 * 60 * 60
 
-// maxDates bounds the opening dates Window.Next examines. A window opens on
-// at least one weekday and is empty only on a day when it lies wholly inside
-// a skipped hour, so a span is always found within two weeks; eight weeks is
-// a margin no time zone comes near.
-const maxDates = 8 * 7
+// maxDates bounds the dates Window.Next examines. The longest wait for an
+// opening date is 7 days for a weekly window, 119 for a monthly one (a
+// fifth weekday) and 609 for one whose Days narrow its MonthDays (a
+// Wednesday that is the 31st). A date yields no span only when the window
+// lies wholly inside an hour skipped that day, a spring-forward change at
+// most once a year, so four years always reach a span.
+const maxDates = 4 * 366
 
 // maxSegments bounds the zone offsets earliest walks through. Its search
 // starts two days before the target, and no time zone changes its offset
 // more than a few times in a few days.
 const maxSegments = 32
 
-// Window is a daily wall-clock interval from Start to End on the weekdays in
-// Days (none: every day), in Location (nil: UTC). End <= Start means the
-// window crosses midnight; End == Start means it lasts 24 hours. A window
-// belongs to the day it opens on; the package documentation gives the exact
-// rules, daylight saving time included.
+// Window is a wall-clock interval from Start to End, in Location (nil: UTC),
+// on the dates it opens on. End <= Start means the window crosses midnight;
+// End == Start means it lasts 24 hours. A window belongs to the date it
+// opens on; the package documentation gives the exact rules, daylight saving
+// time included.
+//
+// A date is an opening date when its weekday is in Days (none: every day)
+// and, unless MonthDays and MonthWeekdays are both empty, it is one of the
+// days of its month that they list: a weekly window sets only Days, a
+// monthly one only MonthDays or MonthWeekdays (the configuration file
+// allows one of the three per window). A window whose Days exclude every
+// weekday of its MonthWeekdays, with no MonthDays, never opens.
 //
 // Spread and Margin narrow where a host may start a switch inside each span
 // (see [Window.Slot]): a fleet's hosts start at stable offsets spread over
 // Spread after the opening, and none starts within Margin of the closing.
 type Window struct {
-	Days       Days
-	Start, End Clock
-	Location   *time.Location
-	Spread     time.Duration
-	Margin     time.Duration
+	Days          Days
+	MonthDays     MonthDays
+	MonthWeekdays MonthWeekdays
+	Start, End    Clock
+	Location      *time.Location
+	Spread        time.Duration
+	Margin        time.Duration
 }
 
 // Length is the nominal length of the window: End - Start on the wall clock,
@@ -68,9 +79,12 @@ func (w Window) Contains(t time.Time) bool {
 }
 
 // Next returns the span of the window that contains t, or else the first one
-// that opens after t. One always exists, as a window opens on at least one
-// weekday. The span's times are in the window's Location.
+// that opens after t. The span's times are in the window's Location. It is
+// the zero Span only for a window that never opens (see [Window]).
 func (w Window) Next(t time.Time) Span {
+	if w.never() {
+		return Span{}
+	}
 	loc := w.loc()
 	tu := t.Unix() // floor: a span boundary, a whole second, is <= t exactly when it is <= tu
 	_, off := t.In(loc).Zone()
@@ -82,7 +96,7 @@ func (w Window) Next(t time.Time) Span {
 	// reaches (today-1, End) at the latest, and t, after that opening and
 	// with its wall clock already on today, is no earlier than that.
 	for d := today - 1; d < today-1+maxDates; d++ {
-		if !w.Days.Has(weekdayOf(d)) {
+		if !w.opensOn(d) {
 			continue
 		}
 		opening, closing := w.spanOn(loc, d, off)
@@ -91,6 +105,38 @@ func (w Window) Next(t time.Time) Span {
 		}
 	}
 	return Span{}
+}
+
+// opensOn reports whether day, counted in days since 1970-01-01 in the
+// window's Location, is an opening date of the window.
+func (w Window) opensOn(day int64) bool {
+	wd := weekdayOf(day)
+	if !w.Days.Has(wd) {
+		return false
+	}
+	md, mw := w.MonthDays, w.MonthWeekdays&allMonthWeekdays
+	if md == 0 && mw == 0 {
+		return true
+	}
+	y, m, d := civil(day)
+	n := daysIn(y, m)
+	return md.Has(d, n) || mw.Has(wd, d, n)
+}
+
+// never reports whether the window has no opening date at all: its Days
+// exclude every weekday of its MonthWeekdays, and it has no MonthDays. Every
+// other window opens within maxDates of any date.
+func (w Window) never() bool {
+	mw := w.MonthWeekdays & allMonthWeekdays
+	if w.MonthDays != 0 || mw == 0 {
+		return false
+	}
+	for wd := time.Sunday; wd <= time.Saturday; wd++ {
+		if w.Days.Has(wd) && mw.weekdays().Has(wd) {
+			return false
+		}
+	}
+	return true
 }
 
 // spanOn returns the opening and closing instants, in Unix seconds, of the
