@@ -58,6 +58,7 @@ func (fakeBus) Inhibitors(context.Context) ([]systemd.Inhibitor, error) { return
 func (b fakeBus) StartKexec(context.Context) error                      { *b.started = true; return nil }
 func (fakeBus) UserspaceStarted(context.Context) (time.Time, error)     { return time.Time{}, nil }
 func (fakeBus) KexecQueued(context.Context) (bool, error)               { return false, nil }
+func (fakeBus) Wall(context.Context, string) error                      { return nil }
 func (fakeBus) Close()                                                  {}
 
 // recordingLoader stages nothing real.

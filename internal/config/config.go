@@ -60,6 +60,9 @@ type Config struct {
 	Metrics Metrics
 	// Hooks tunes the pre- and post-switch hooks.
 	Hooks Hooks
+	// Notice is how long logged-in users are warned before a switch; 0:
+	// no warning, no delay.
+	Notice time.Duration
 	// Files are the files read, in order, as absolute paths on the host.
 	Files []string
 
@@ -451,6 +454,8 @@ func apply(cfg *Config, file string, data []byte, local *time.Location) Errors {
 			v.metrics(&cfg.Metrics, val)
 		case "hooks":
 			v.hooks(&cfg.Hooks, val)
+		case "notice":
+			v.notice(&cfg.Notice, val)
 		case "kernel":
 			t, ok := v.table(key, val)
 			if !ok {
@@ -657,6 +662,14 @@ func (v *validator) window(i int, t map[string]any, local *time.Location) (windo
 				}
 				w.Days |= 1 << wd
 			}
+		case "days_of_month":
+			if d, ok := v.daysOfMonth(key, val); ok {
+				w.MonthDays = d
+			}
+		case "weekdays_of_month":
+			if d, ok := v.weekdaysOfMonth(key, val); ok {
+				w.MonthWeekdays = d
+			}
 		case "start", "end":
 			if tv, ok := val.(time.Time); ok {
 				// An unquoted 02:00:00 is a TOML local time.
@@ -700,6 +713,7 @@ func (v *validator) window(i int, t map[string]any, local *time.Location) (windo
 			v.unknown(key)
 		}
 	}
+	v.oneDateKey(prefix, t)
 	if !hasStart {
 		v.add(prefix+"start", "missing (HH:MM)")
 	}

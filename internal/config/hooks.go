@@ -41,3 +41,18 @@ func (v *validator) hooks(h *Hooks, val any) {
 		}
 	}
 }
+
+// maxNotice is the longest notice: a window is rarely longer than hours.
+const maxNotice = time.Hour
+
+func (v *validator) notice(n *time.Duration, val any) {
+	d, ok := v.duration("notice", val)
+	if !ok {
+		return
+	}
+	if d < 0 || d > maxNotice {
+		v.add("notice", fmt.Sprintf("%s is not between 0s (no notice) and %s", d, maxNotice))
+		return
+	}
+	*n = d
+}

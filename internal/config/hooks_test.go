@@ -17,6 +17,7 @@ func TestHooksTimeout(t *testing.T) {
 		{name: "zero", toml: "[hooks]\ntimeout = \"0s\"\n", err: "config.toml:2: hooks.timeout: 0s is not between"},
 		{name: "too_long", toml: "[hooks]\ntimeout = \"1h\"\n", err: "hooks.timeout: 1h0m0s is not between"},
 		{name: "unknown_key", toml: "[hooks]\ntimout = \"1m\"\n", err: "hooks.timout"},
+		{name: "notice_too_long", toml: "notice = \"2h\"\n", err: "config.toml:1: notice: 2h0m0s is not between"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -39,4 +40,15 @@ func loadString(t *testing.T, body string) (Config, error) {
 	t.Helper()
 	root := makeRoot(t, file{Path: "etc/kexec-upgrade/config.toml", Body: body})
 	return Load(root, ownerOpts())
+}
+
+func TestNotice(t *testing.T) {
+	cfg, err := loadString(t, "notice = \"5m\"\n")
+	if err != nil || cfg.Notice != 5*time.Minute {
+		t.Errorf("notice = 5m: got %v, %v", cfg.Notice, err)
+	}
+	cfg, err = loadString(t, "")
+	if err != nil || cfg.Notice != 0 {
+		t.Errorf("no notice key: got %v, %v; want 0", cfg.Notice, err)
+	}
 }

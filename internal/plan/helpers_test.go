@@ -135,7 +135,7 @@ func trace(d Decision) string {
 }
 
 // allPass is the trace of a switch where nothing stands in the way.
-const allPass = "config=pass state=pass target=pass package=pass image=pass initrd=pass failed-before=pass kexec-allowed=pass cmdline=pass hook=pass paused=pass enabled=pass window=pass uptime=pass system-state=pass dpkg-lock=pass inhibitor=pass"
+const allPass = "config=pass state=pass target=pass package=pass image=pass initrd=pass failed-before=pass kexec-allowed=pass cmdline=pass hook=pass paused=pass enabled=pass window=pass uptime=pass system-state=pass dpkg-lock=pass inhibitor=pass notice=pass"
 
 // withResult returns allPass with one check's result replaced.
 func withResult(tr string, check, result string) string {

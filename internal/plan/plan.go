@@ -81,6 +81,9 @@ type Decision struct {
 	Steps  []Step
 	// Forced is true for an admin's run --now.
 	Forced bool
+	// Notice, when set, is a notice to send to logged-in users now: the
+	// decision waits for it (check notice).
+	Notice *Notice
 }
 
 // Inhibitor is a logind inhibitor lock.
@@ -125,6 +128,8 @@ type Inputs struct {
 	HookProblems []string
 	// Pause is an admin's pause, nil when none is set.
 	Pause *Pause
+	// Notice is the notice sent to logged-in users for this switch, if any.
+	Notice *Notice
 }
 
 // Pause is an admin's `kexec-upgrade pause`.
@@ -209,6 +214,7 @@ func Plan(in Inputs) Decision {
 	checkHooks(c, in)
 	checkSchedule(c, in)
 	checkSystem(c, in)
+	checkNotice(c, in)
 	if !c.decided {
 		c.d.Action = Switch
 		c.d.Reason = fmt.Sprintf("switching to %s: %s", t.Release, why)

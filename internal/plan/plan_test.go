@@ -274,6 +274,53 @@ func TestPlan(t *testing.T) {
 			trace:  results("cmdline=fail"),
 		},
 		{
+			name:   "notice_first",
+			opts:   []func(*Inputs){withNotice(5*time.Minute, nil)},
+			action: Postpone, check: CheckNotice,
+			reason: []string{"telling logged-in users first", rel51, "notice 5m"},
+			retry:  inWindow.Add(5 * time.Minute),
+			trace:  results("notice=fail"),
+		},
+		{
+			name:   "notice_running",
+			opts:   []func(*Inputs){withNotice(5*time.Minute, &Notice{Release: rel51, Build: build51, Window: time.Date(2026, 3, 28, 1, 0, 0, 0, time.UTC), SwitchAt: inWindow.Add(time.Minute)})},
+			action: Postpone, check: CheckNotice,
+			reason: []string{"were told that the switch to " + rel51 + " starts at"},
+			retry:  inWindow.Add(time.Minute),
+			trace:  results("notice=fail"),
+		},
+		{
+			name:   "notice_ran_out",
+			opts:   []func(*Inputs){withNotice(5*time.Minute, &Notice{Release: rel51, Build: build51, Window: time.Date(2026, 3, 28, 1, 0, 0, 0, time.UTC), SwitchAt: inWindow})},
+			action: Switch,
+			reason: []string{"switching to " + rel51},
+			trace:  allPass,
+		},
+		{
+			name:   "notice_of_an_earlier_window_is_sent_again",
+			opts:   []func(*Inputs){withNotice(5*time.Minute, &Notice{Release: rel51, Build: build51, Window: time.Date(2026, 3, 22, 0, 0, 0, 0, time.UTC), SwitchAt: inWindow.Add(-6 * 24 * time.Hour)})},
+			action: Postpone, check: CheckNotice,
+			reason: []string{"telling logged-in users first"},
+			retry:  inWindow.Add(5 * time.Minute),
+			trace:  results("notice=fail"),
+		},
+		{
+			name:   "notice_past_the_slot",
+			opts:   []func(*Inputs){withNotice(time.Hour, nil), withNow(time.Date(2026, 3, 28, 2, 10, 0, 0, time.UTC))},
+			action: Postpone, check: CheckNotice,
+			reason: []string{"would run past this host's slot"},
+			// Sunday is the spring-forward day: 02:00 CET is 03:00 CEST.
+			retry: time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC),
+			trace: results("notice=fail"),
+		},
+		{
+			name:   "notice_not_waited_for_forced",
+			opts:   []func(*Inputs){withForce(), withNotice(5*time.Minute, nil)},
+			action: Switch,
+			reason: []string{"forced by run --now"},
+			trace:  results("enabled=skip window=skip uptime=skip notice=skip"),
+		},
+		{
 			name: "hook_unsafe_refuses_even_forced",
 			opts: []func(*Inputs){withForce(), func(in *Inputs) {
 				in.HookProblems = []string{"hook refused: /etc/kexec-upgrade/hooks/pre-switch.d/10-drain is writable by group or others (mode 0777): chmod go-w"}
@@ -562,5 +609,12 @@ func TestFormatTime(t *testing.T) {
 				t.Errorf("FormatTime(%s) = %q; want %q", tt.t.Format(time.RFC3339), got, tt.want)
 			}
 		})
+	}
+}
+
+func withNotice(d time.Duration, sent *Notice) func(*Inputs) {
+	return func(in *Inputs) {
+		in.Config.Notice = d
+		in.Notice = sent
 	}
 }

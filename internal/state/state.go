@@ -225,6 +225,18 @@ type State struct {
 	Pause *Pause `json:"pause,omitempty"`
 	// Hooks is how the last hooks of each phase ended.
 	Hooks []HookReport `json:"hooks,omitempty"`
+	// Notice is the last notice of a switch sent to logged-in users.
+	Notice *Notice `json:"notice,omitempty"`
+}
+
+// Notice is a switch announced to logged-in users (config key notice).
+type Notice struct {
+	To     Kernel    `json:"to"`
+	SentAt time.Time `json:"sent_at"`
+	// Window is the start of the window it was sent in; SwitchAt the time
+	// the users were told.
+	Window   time.Time `json:"window"`
+	SwitchAt time.Time `json:"switch_at"`
 }
 
 // Pause is an admin's `kexec-upgrade pause`.

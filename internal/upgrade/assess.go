@@ -27,6 +27,8 @@ type Bus interface {
 	// KexecQueued tells, after StartKexec failed, whether systemd has a
 	// kexec.target job anyway (or is stopping); an error: unknown.
 	KexecQueued(ctx context.Context) (bool, error)
+	// Wall tells every logged-in user (a switch's notice).
+	Wall(ctx context.Context, message string) error
 	UserspaceStarted(ctx context.Context) (time.Time, error)
 	Close()
 }
@@ -76,6 +78,9 @@ type Report struct {
 	StateErr  error
 	Facts     host.Facts
 	Decision  plan.Decision
+	// Inputs are what the decision was made from; the switch re-plans with
+	// them and a fresh look at the moment.
+	Inputs plan.Inputs
 	// NextWindows are up to five upcoming (or open) maintenance windows.
 	NextWindows []window.Span
 	// ImageCheck is the target image's check result, to cache.
@@ -118,6 +123,9 @@ func Assess(ctx context.Context, env Env, force bool) (Report, error) {
 	if p := r.State.Pause; p != nil {
 		in.Pause = &plan.Pause{Until: p.Until, Reason: p.Reason}
 	}
+	if n := r.State.Notice; n != nil {
+		in.Notice = &plan.Notice{Release: n.To.Release, Build: n.To.Build, Window: n.Window, SwitchAt: n.SwitchAt}
+	}
 	if cand, ok := plan.ChooseTarget(facts); ok {
 		t, check := inspectImage(env.Root, cand, &r.State)
 		r.ImageCheck = check
@@ -132,7 +140,7 @@ func Assess(ctx context.Context, env Env, force bool) (Report, error) {
 			probe(ctx, env, &in)
 		}
 	}
-	r.Decision = plan.Plan(in)
+	r.Decision, r.Inputs = plan.Plan(in), in
 	return r, nil
 }
 

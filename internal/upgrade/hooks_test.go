@@ -212,3 +212,30 @@ func TestPauseResumeAndForce(t *testing.T) {
 		t.Errorf("Run after resume = %s %q; want a switch", out.Report.Decision.Check, out.Report.Decision.Reason)
 	}
 }
+
+// TestRunNotice: with notice = "5m" logged-in users are told first; the
+// switch starts at the first run after the notice ran out.
+func TestRunNotice(t *testing.T) {
+	r := newRig(t)
+	r.write("etc/kexec-upgrade/config.d/notice.toml", "notice = \"5m\"\n")
+	out, calls, err := r.run(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := out.Report.Decision; d.Check != plan.CheckNotice || !d.RetryAt.Equal(fixedNow.Add(5*time.Minute)) || !hasCall(calls, "bus wall") || hasCall(calls, "load /") {
+		t.Fatalf("first Run = %s %q retry %v, calls %q; want a notice sent and the switch postponed 5m", d.Check, d.Reason, d.RetryAt, calls)
+	}
+	if len(r.walls) != 1 || !strings.Contains(r.walls[0], newRelease) || !strings.Contains(r.walls[0], "02:35") {
+		t.Errorf("notice = %q; want one naming %s and 02:35", r.walls, newRelease)
+	}
+	r.now = fixedNow.Add(2 * time.Minute)
+	out, calls, _ = r.run(context.Background(), false)
+	if out.Switching || hasCall(calls, "bus wall") || out.Report.Decision.Check != plan.CheckNotice {
+		t.Errorf("Run during the notice = Switching %v, %s, calls %q; want waiting, no second notice", out.Switching, out.Report.Decision.Check, calls)
+	}
+	r.now = fixedNow.Add(5 * time.Minute)
+	out, _, _ = r.run(context.Background(), false)
+	if !out.Switching {
+		t.Errorf("Run after the notice = %s %q; want the switch", out.Report.Decision.Check, out.Report.Decision.Reason)
+	}
+}

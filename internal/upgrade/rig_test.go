@@ -155,6 +155,8 @@ type rig struct {
 	// loadedBytes are the image and initrd the fake loader read from the
 	// descriptors it was given, as the kernel would.
 	loadedImage, loadedInitrd []byte
+	// walls are the notices sent to logged-in users.
+	walls []string
 	// queued, queuedErr answer KexecQueued.
 	queued    bool
 	queuedErr error
@@ -410,6 +412,14 @@ func (b fakeBus) StartKexec(ctx context.Context) error {
 		return fmt.Errorf("start %s: %w", systemd.KexecTarget, err)
 	}
 	return b.r.startErr
+}
+
+func (b fakeBus) Wall(ctx context.Context, message string) error {
+	b.r.record("bus wall")
+	b.r.mu.Lock()
+	b.r.walls = append(b.r.walls, message)
+	b.r.mu.Unlock()
+	return nil
 }
 
 func (b fakeBus) KexecQueued(ctx context.Context) (bool, error) {

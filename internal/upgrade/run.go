@@ -93,6 +93,9 @@ func runLocked(ctx context.Context, env Env, force bool) (Outcome, error) {
 		releaseSlot(ctx, env, &st)
 	}
 	d := r.Decision
+	if d.Notice != nil && r.StateErr == nil {
+		sendNotice(ctx, env, &st, d)
+	}
 	if d.Action != plan.Switch {
 		// Without a readable state there is nothing to deduplicate against:
 		// a corrupt state file is logged every run until an admin fixes it.

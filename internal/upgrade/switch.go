@@ -203,7 +203,8 @@ func (s *switchRun) load(files *bootFiles) (Failure, bool) {
 // recheckMoment runs the moment's checks again, just before the point of
 // no return.
 func (s *switchRun) recheckMoment(bus Bus) (Failure, bool) {
-	in := plan.Inputs{Now: s.env.Now(), Config: s.r.Config, Facts: s.r.Facts, Target: s.t, Force: s.r.Decision.Forced}
+	in := s.r.Inputs
+	in.Now = s.env.Now()
 	in.SystemState, in.SystemStateErr = bus.SystemState(s.ctx)
 	in.Inhibitors, in.InhibitorsErr = bus.Inhibitors(s.ctx)
 	in.LockHolder, in.LockErr = s.env.LockHolder()
