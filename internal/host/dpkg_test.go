@@ -42,6 +42,40 @@ func TestParseStatus(t *testing.T) {
 			},
 		},
 		{
+			// The control fields of the real 7.3.4 packages from trixie-backports.
+			name: "split_7x_packages",
+			data: "Package: linux-base\nStatus: install ok installed\nVersion: 4.17~bpo13+1\nArchitecture: all\nDepends: debconf (>= 0.5) | debconf-2.0\n\n" +
+				"Package: linux-binary-7.3.4+deb13-cloud-amd64\nStatus: install ok installed\nVersion: 7.3.4-1~bpo13+1\nArchitecture: amd64\n" +
+				"Depends: linux-base-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1)\nBuilt-Using: linux (= 7.3.4-1~bpo13+1)\n\n" +
+				"Package: linux-modules-7.3.4+deb13-cloud-amd64\nStatus: install ok unpacked\nVersion: 7.3.4-1~bpo13+1\nArchitecture: amd64\n" +
+				"Depends: kmod, linux-base-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1)\n\n" +
+				"Package: linux-image-7.3.4+deb13-cloud-amd64\nStatus: install ok unpacked\nVersion: 7.3.4-1~bpo13+1\nArchitecture: amd64\n" +
+				"Pre-Depends: linux-base (>= 4.17~)\n" +
+				"Depends: dracut | initramfs-tools (>= 0.120+deb8u2) | linux-initramfs-tool, linux-base-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1), linux-binary-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1), linux-modules-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1)\n\n" +
+				"Package: linux-image-cloud-amd64\nStatus: install ok unpacked\nVersion: 7.3.4-1~bpo13+1\nArchitecture: amd64\n" +
+				"Depends: linux-base-cloud-amd64 (= 7.3.4-1~bpo13+1), linux-image-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1), linux-modules-cloud-amd64 (= 7.3.4-1~bpo13+1)\n",
+			want: []Package{
+				{Name: "linux-binary-7.3.4+deb13-cloud-amd64", Version: "7.3.4-1~bpo13+1", Arch: "amd64", Want: "install", Flag: "ok", State: "installed",
+					Requires: []string{"linux-base-7.3.4+deb13-cloud-amd64"}},
+				{Name: "linux-modules-7.3.4+deb13-cloud-amd64", Version: "7.3.4-1~bpo13+1", Arch: "amd64", Want: "install", Flag: "ok", State: "unpacked",
+					Requires: []string{"linux-base-7.3.4+deb13-cloud-amd64"}},
+				{Name: "linux-image-7.3.4+deb13-cloud-amd64", Version: "7.3.4-1~bpo13+1", Arch: "amd64", Want: "install", Flag: "ok", State: "unpacked",
+					Requires: []string{"linux-base-7.3.4+deb13-cloud-amd64", "linux-binary-7.3.4+deb13-cloud-amd64", "linux-modules-7.3.4+deb13-cloud-amd64"}},
+				{Name: "linux-image-cloud-amd64", Version: "7.3.4-1~bpo13+1", Arch: "amd64", Want: "install", Flag: "ok", State: "unpacked",
+					Requires: []string{"linux-base-cloud-amd64", "linux-modules-cloud-amd64"}},
+			},
+		},
+		{
+			name: "requires_qualifiers_and_duplicates",
+			data: "Package: linux-image-7.3.4\nStatus: install ok installed\nPre-Depends: linux-binary-7.3.4:any\nDepends: linux-binary-7.3.4(=1), linux-image-7.3.4, linux-modules-7.3.4 | linux-binary-7.3.4\n",
+			want: []Package{{Name: "linux-image-7.3.4", Want: "install", Flag: "ok", State: "installed", Requires: []string{"linux-binary-7.3.4"}}},
+		},
+		{
+			name: "prefix_without_release_skipped",
+			data: "Package: linux-image-\nStatus: install ok installed\n\n" + stanza("linux-base-6.16.3+deb13-cloud-amd64", "6.16.3-1~bpo13+1", ii),
+			want: []Package{{Name: "linux-base-6.16.3+deb13-cloud-amd64", Version: "6.16.3-1~bpo13+1", Arch: "amd64", Want: "install", Flag: "ok", State: "installed"}},
+		},
+		{
 			name: "broken_non_kernel_stanza_not_parsed",
 			data: "Package: bash\nthis is not a field\nStatus: one two\n\n" + stanza("linux-image-6.1.0-51-cloud-amd64", "6.1.176-1", ii),
 			want: []Package{{Name: "linux-image-6.1.0-51-cloud-amd64", Version: "6.1.176-1", Arch: "amd64", Want: "install", Flag: "ok", State: "installed"}},
@@ -153,6 +187,10 @@ func TestPackage(t *testing.T) {
 		{"hold", Package{Name: "linux-image-x", Want: "hold", Flag: "ok", State: "installed"}, "x", "hi", false, true},
 		{"triggers", Package{Name: "linux-image-x", Want: "install", Flag: "ok", State: "triggers-pending"}, "x", "it", false, true},
 		{"unknown_words", Package{Name: "linux-image-x", Want: "wibble", Flag: "ok", State: "wobble"}, "x", "??", false, true},
+		{"binary_7x", Package{Name: "linux-binary-7.3.4+deb13-cloud-amd64", Want: "install", Flag: "ok", State: "installed"}, "7.3.4+deb13-cloud-amd64", "ii", true, true},
+		{"modules_7x", Package{Name: "linux-modules-7.3.4+deb13-cloud-amd64", Want: "install", Flag: "ok", State: "unpacked"}, "7.3.4+deb13-cloud-amd64", "iU", false, true},
+		{"base_7x", Package{Name: "linux-base-7.3.4+deb13-cloud-amd64", Want: "install", Flag: "ok", State: "half-installed"}, "7.3.4+deb13-cloud-amd64", "iH", false, true},
+		{"linux_base_tools", Package{Name: "linux-base", Want: "install", Flag: "ok", State: "installed"}, "", "ii", true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,6 +205,30 @@ func TestPackage(t *testing.T) {
 			}
 			if got := tt.pkg.Present(); got != tt.exists {
 				t.Errorf("Present(%s) = %t; want %t", tt.abbrev, got, tt.exists)
+			}
+
+		})
+	}
+}
+
+func TestPackageIsImage(t *testing.T) {
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"linux-image-7.3.4+deb13-cloud-amd64", true},
+		{"linux-image-6.1.0-50-cloud-amd64-unsigned", true},
+		{"linux-image-unsigned-6.8.0-50-generic", true},
+		{"linux-image-cloud-amd64", true},
+		{"linux-binary-7.3.4+deb13-cloud-amd64", false},
+		{"linux-modules-7.3.4+deb13-cloud-amd64", false},
+		{"linux-base-7.3.4+deb13-cloud-amd64", false},
+		{"linux-headers-7.3.4+deb13-cloud-amd64", false},
+	}
+	for _, tt := range tests {
+		t.Run(strings.NewReplacer(".", "_", "+", "_", "-", "_").Replace(tt.name), func(t *testing.T) {
+			if got := (Package{Name: tt.name}).IsImage(); got != tt.want {
+				t.Errorf("IsImage(%s) = %t; want %t", tt.name, got, tt.want)
 			}
 		})
 	}

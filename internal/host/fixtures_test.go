@@ -2,13 +2,16 @@ package host
 
 import (
 	"bytes"
+	"crypto/md5"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel"
@@ -45,9 +48,20 @@ const loaderGRUB = 0x72
 // generated describes the binary files of one fixture root, which
 // TestGenerateFixtures writes with -update and checks otherwise.
 type generated struct {
-	images map[string]kerneltest.Options // boot/vmlinuz-* file name → image
+	images map[string]kerneltest.Options // path relative to the root → image
 	// loader is byte 0x210 of sys/kernel/boot_params/data; 0 writes no file.
 	loader byte
+	// md5sums are dpkg's var/lib/dpkg/info/<package>.md5sums files.
+	md5sums map[string][]md5Line
+	// procs are running processes: pid → the arguments in proc/<pid>/cmdline.
+	procs map[int][]string
+}
+
+// md5Line is a line of an md5sums file: a path relative to the root, and
+// its MD5 as the real package lists it, or "" for the MD5 of the generated
+// file at that path.
+type md5Line struct {
+	path, md5 string
 }
 
 func signedImage(release, build string) kerneltest.Options {
@@ -62,43 +76,111 @@ func unsignedImage(release, build string) kerneltest.Options {
 // The text files (dpkg database, /proc, /sys) are written by hand.
 var fixtures = map[string]generated{
 	"debian_cloud": {loader: loaderGRUB, images: map[string]kerneltest.Options{
-		"vmlinuz-" + rel50: signedImage(rel50, build50),
-		"vmlinuz-" + rel51: signedImage(rel51, build51),
+		"boot/vmlinuz-" + rel50: signedImage(rel50, build50),
+		"boot/vmlinuz-" + rel51: signedImage(rel51, build51),
 	}},
 	"ubuntu_generic": {loader: loaderGRUB, images: map[string]kerneltest.Options{
-		"vmlinuz-" + ubuntu49: signedImage(ubuntu49, ubuntuBuild49),
-		"vmlinuz-" + ubuntu50: unsignedImage(ubuntu50, ubuntuBuild50),
+		"boot/vmlinuz-" + ubuntu49: signedImage(ubuntu49, ubuntuBuild49),
+		"boot/vmlinuz-" + ubuntu50: unsignedImage(ubuntu50, ubuntuBuild50),
 	}},
 	// The running kernel came up by a kexec (loader type 0xD0), and Debian
 	// has since rebuilt it with the same ABI name.
 	"same_release_rebuild": {loader: LoaderKexec, images: map[string]kerneltest.Options{
-		"vmlinuz-" + rel50: signedImage(rel50, build50rebuilt),
+		"boot/vmlinuz-" + rel50: signedImage(rel50, build50rebuilt),
 	}},
 	"half_installed": {loader: loaderGRUB, images: map[string]kerneltest.Options{
-		"vmlinuz-" + rel50: signedImage(rel50, build50),
-		"vmlinuz-" + rel51: signedImage(rel51, build51),
+		"boot/vmlinuz-" + rel50: signedImage(rel50, build50),
+		"boot/vmlinuz-" + rel51: signedImage(rel51, build51),
 	}},
 	"truncated_image": {loader: loaderGRUB, images: map[string]kerneltest.Options{
-		"vmlinuz-" + rel50: signedImage(rel50, build50),
-		"vmlinuz-" + rel51: {Release: rel51, Build: build51, Signed: true, PayloadSize: fixturePayload, Truncate: 4200},
+		"boot/vmlinuz-" + rel50: signedImage(rel50, build50),
+		"boot/vmlinuz-" + rel51: {Release: rel51, Build: build51, Signed: true, PayloadSize: fixturePayload, Truncate: 4200},
 	}},
 	"signed_image": {loader: loaderGRUB, images: map[string]kerneltest.Options{
-		"vmlinuz-" + rel50: signedImage(rel50, build50),
-		"vmlinuz-" + rel51: signedImage(rel51, build51),
+		"boot/vmlinuz-" + rel50: signedImage(rel50, build50),
+		"boot/vmlinuz-" + rel51: signedImage(rel51, build51),
 	}},
 	"unsigned_image": {loader: loaderGRUB, images: map[string]kerneltest.Options{
-		"vmlinuz-" + rel50: unsignedImage(rel50, build50),
-		"vmlinuz-" + rel51: unsignedImage(rel51, build51),
+		"boot/vmlinuz-" + rel50: unsignedImage(rel50, build50),
+		"boot/vmlinuz-" + rel51: unsignedImage(rel51, build51),
 	}},
 	"initrd_missing": {loader: loaderGRUB, images: map[string]kerneltest.Options{
-		"vmlinuz-" + rel50: signedImage(rel50, build50),
-		"vmlinuz-" + rel51: signedImage(rel51, build51),
+		"boot/vmlinuz-" + rel50: signedImage(rel50, build50),
+		"boot/vmlinuz-" + rel51: signedImage(rel51, build51),
 	}},
 	// No boot_params: an old kernel or a locked-down sysfs.
 	"initrd_new_pending": {images: map[string]kerneltest.Options{
-		"vmlinuz-" + rel50: signedImage(rel50, build50),
-		"vmlinuz-" + rel51: signedImage(rel51, build51),
+		"boot/vmlinuz-" + rel50: signedImage(rel50, build50),
+		"boot/vmlinuz-" + rel51: signedImage(rel51, build51),
 	}},
+	// Defect 5 of issue 11: the kernels are installed, /boot is empty.
+	"boot_unmounted": {loader: loaderGRUB, md5sums: map[string][]md5Line{
+		"linux-image-" + rel50: classicMD5Sums(rel50, "5f1b7c3e9a2d4b6c8e0f1a3b5c7d9e2f"),
+		"linux-image-" + rel51: classicMD5Sums(rel51, "8c2d4e6f0a1b3c5d7e9f2a4b6c8d0e1f"),
+	}},
+	"trixie_backports":          trixieBackports(true, nil),
+	"trixie_backports_unpacked": trixieBackports(false, nil),
+	"initrd_dracut_writing": trixieBackports(true, map[int][]string{
+		1:     {"/sbin/init"},
+		2718:  {"sleep", "60"},
+		31337: {"/bin/bash", "/usr/bin/dracut", "-q", "--force", "/boot/initrd.img-" + rel734, rel734},
+	}),
+}
+
+// Releases and builds of the trixie fixtures, from the real packages.
+const (
+	rel612   = "6.12.118+deb13-cloud-amd64"
+	build612 = "#1 SMP PREEMPT_DYNAMIC Debian 6.12.118-1 (2026-11-20)"
+	rel734   = "7.3.4+deb13-cloud-amd64"
+	build734 = "#1 SMP PREEMPT_DYNAMIC Debian 7.3.4-1~bpo13+1 (2026-11-15)"
+)
+
+// classicMD5Sums are the first lines of a classic linux-image package's
+// md5sums (the image in /boot), with the image's MD5 given.
+func classicMD5Sums(release, imageMD5 string) []md5Line {
+	return []md5Line{
+		{"boot/System.map-" + release, "e0a6c09212a19ed48183a052eab847e7"},
+		{"boot/config-" + release, "12189fe306337e47a0d2ea516b187053"},
+		{"boot/vmlinuz-" + release, imageMD5},
+		{"usr/lib/modules/" + release + "/kernel/drivers/block/virtio_blk.ko.xz", "0fa33f5f715f89aa1cfb39527963fa4b"},
+	}
+}
+
+// trixieBackports is a trixie guest running 6.12.118 (classic packaging)
+// with 7.3.4 from trixie-backports (the 7.x packaging: linux-binary-R ships
+// /usr/lib/modules/R/vmlinuz, linux-base 4.17's hook puts /boot/vmlinuz-R
+// in place when linux-image-R is configured). The md5sums hold the real
+// packages' lines (a few of linux-modules-R's), the images' MD5s those of
+// the generated images.
+func trixieBackports(configured bool, procs map[int][]string) generated {
+	img734 := kerneltest.Options{Release: rel734, Build: build734, Signed: true, NoCRC: true, PayloadSize: fixturePayload}
+	g := generated{loader: loaderGRUB, procs: procs, images: map[string]kerneltest.Options{
+		"boot/vmlinuz-" + rel612:                 signedImage(rel612, build612),
+		"usr/lib/modules/" + rel734 + "/vmlinuz": img734,
+	}, md5sums: map[string][]md5Line{
+		"linux-image-" + rel612: classicMD5Sums(rel612, ""),
+		"linux-image-" + rel734: {{"usr/share/lintian/overrides/linux-image-" + rel734, "a55430f08b7ee885384bc131113a28bd"}},
+		"linux-binary-" + rel734: {
+			{"usr/lib/modules/" + rel734 + "/vmlinuz", ""},
+			{"usr/share/lintian/overrides/linux-binary-" + rel734, "6ca378c82728c1f5ec167ca0f54a378f"},
+		},
+		"linux-modules-" + rel734: {
+			{"usr/lib/modules/" + rel734 + "/kernel/arch/x86/crypto/aegis128-aesni.ko.xz", "c6ee0b06599ee178d323be333aba601e"},
+			{"usr/lib/modules/" + rel734 + "/kernel/drivers/block/virtio_blk.ko.xz", "a8fbccd8ae5bcc14391516ece8b403c4"},
+		},
+		"linux-base-" + rel734: {
+			{"usr/lib/modules/" + rel734 + "/System.map", "f4e25cdb36ba6483f3a60de99cd4c840"},
+			{"usr/lib/modules/" + rel734 + "/config", "4a79fedcfebfda4c41c56ca68499446d"},
+			{"usr/lib/modules/" + rel734 + "/modules.builtin", "c75d606539e3d1aa529045c319825d34"},
+			{"usr/lib/modules/" + rel734 + "/modules.builtin.modinfo", "6b73bd88adbb66550759fe72aa3830fd"},
+			{"usr/lib/modules/" + rel734 + "/modules.order", "d37f48655a1e763bf6dd4949727ce873"},
+		},
+	}}
+	if configured {
+		// A hard link, or a copy when /boot is its own file system: the same bytes.
+		g.images["boot/vmlinuz-"+rel734] = img734
+	}
+	return g
 }
 
 // fixtureCases returns the fixture names in order.
@@ -125,11 +207,30 @@ func bootParams(loader byte) []byte {
 // relative to its root.
 func generatedFiles(g generated) map[string][]byte {
 	files := make(map[string][]byte)
-	for name, opts := range g.images {
-		files["boot/"+name] = kerneltest.BzImage(opts)
+	for path, opts := range g.images {
+		files[path] = kerneltest.BzImage(opts)
 	}
 	if g.loader != 0 {
 		files["sys/kernel/boot_params/data"] = bootParams(g.loader)
+	}
+	for pkg, lines := range g.md5sums {
+		var b bytes.Buffer
+		for _, l := range lines {
+			sum := l.md5
+			if sum == "" {
+				sum = fmt.Sprintf("%x", md5.Sum(files[l.path]))
+			}
+			fmt.Fprintf(&b, "%s  %s\n", sum, l.path)
+		}
+		files["var/lib/dpkg/info/"+pkg+".md5sums"] = b.Bytes()
+	}
+	for pid, args := range g.procs {
+		var b bytes.Buffer
+		for _, a := range args {
+			b.WriteString(a)
+			b.WriteByte(0)
+		}
+		files[fmt.Sprintf("proc/%d/cmdline", pid)] = b.Bytes()
 	}
 	return files
 }
@@ -172,7 +273,12 @@ type imageResult struct {
 	Build      string `json:"build,omitempty"`
 	Signed     bool   `json:"signed,omitempty"`
 	CmdlineMax int    `json:"cmdline_max,omitempty"`
-	Error      string `json:"error,omitempty"`
+	// Checks and CRC are kernel.ParseImage's checks and its CRC32 status.
+	Checks string `json:"checks,omitempty"`
+	CRC    string `json:"crc,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// Digest is the image compared with what dpkg recorded (Facts.Packaged).
+	Digest string `json:"digest"`
 }
 
 // golden is what a fixture root's golden file holds.
@@ -196,11 +302,18 @@ func gatherGolden(t *testing.T, root string) golden {
 		if err != nil {
 			t.Fatalf("ReadImage(%s): %v", files.Image, err)
 		}
-		r := imageResult{Size: len(data)}
+		r := imageResult{Size: len(data), Digest: "no package lists this file"}
 		if img, err := kernel.ParseImage(data); err != nil {
 			r.Error = err.Error()
 		} else {
 			r.Release, r.Build, r.Signed, r.CmdlineMax = img.Release, img.Build, img.Signed, img.CmdlineMax
+			r.Checks, r.CRC = img.Checks.String(), img.CRCStatus()
+		}
+		if d, ok := f.Packaged[release]; ok {
+			r.Digest = "md5 matches " + d.Package + " " + d.Path
+			if err := d.Verify(md5.Sum(data)); err != nil {
+				r.Digest = err.Error()
+			}
 		}
 		g.Images[release] = r
 	}
@@ -356,8 +469,56 @@ func TestGather_fixtureFacts(t *testing.T) {
 				t.Errorf("Boot[%s] = %+v; want an image without initrd", rel51, b)
 			}
 		}},
+		{"boot_unmounted", func(t *testing.T, g golden) {
+			if len(g.Facts.Boot) != 0 {
+				t.Errorf("Boot = %v; want nothing (/boot is empty)", g.Facts.Boot)
+			}
+			if d, ok := g.Facts.Packaged[rel51]; !ok || d.Package != "linux-image-"+rel51 || d.Path != "/boot/vmlinuz-"+rel51 {
+				t.Errorf("Packaged[%s] = %+v, %t; want the image linux-image-%s lists", rel51, d, ok, rel51)
+			}
+			if _, ok := g.Facts.Packaged["cloud-amd64"]; ok {
+				t.Errorf("Packaged has the meta package's \"release\" cloud-amd64: %+v", g.Facts.Packaged)
+			}
+		}},
+		{"trixie_backports", func(t *testing.T, g golden) {
+			p, ok := pkg(g, "linux-image-"+rel734)
+			want := []string{"linux-base-" + rel734, "linux-binary-" + rel734, "linux-modules-" + rel734}
+			if !ok || !p.Installed() || !reflect.DeepEqual(p.Requires, want) {
+				t.Errorf("package linux-image-%s = %+v, %t; want ii requiring %q", rel734, p, ok, want)
+			}
+			if d := g.Facts.Packaged[rel734]; d.Package != "linux-binary-"+rel734 || d.Path != "/usr/lib/modules/"+rel734+"/vmlinuz" {
+				t.Errorf("Packaged[%s] = %+v; want linux-binary-%s's /usr/lib/modules/%s/vmlinuz", rel734, d, rel734, rel734)
+			}
+			r := g.Images[rel734]
+			if r.Error != "" || !r.Signed || r.CRC != kernel.CRCAbsentNote || r.Checks != "size, signature-table" || !strings.HasPrefix(r.Digest, "md5 matches") {
+				t.Errorf("image %s = %+v; want a valid signed image without CRC whose MD5 matches", rel734, r)
+			}
+			if r := g.Images[rel612]; r.Checks != "size, crc32, signature-table" || !strings.HasPrefix(r.Digest, "md5 matches linux-image-"+rel612) {
+				t.Errorf("image %s = %+v; want size, crc32 and signature checked and the MD5 of linux-image-%s", rel612, r, rel612)
+			}
+		}},
+		{"trixie_backports_unpacked", func(t *testing.T, g golden) {
+			if p, ok := pkg(g, "linux-modules-"+rel734); !ok || p.StatusAbbrev() != "iU" {
+				t.Errorf("package linux-modules-%s = %+v, %t; want iU", rel734, p, ok)
+			}
+			if _, ok := g.Facts.Boot[rel734]; ok {
+				t.Errorf("Boot[%s] exists; want no /boot/vmlinuz before linux-image-%s is configured", rel734, rel734)
+			}
+			if d, ok := g.Facts.Packaged[rel734]; !ok || d.Package != "linux-binary-"+rel734 {
+				t.Errorf("Packaged[%s] = %+v, %t; want linux-binary-%s's image", rel734, d, ok, rel734)
+			}
+		}},
+		{"initrd_dracut_writing", func(t *testing.T, g golden) {
+			b := g.Facts.Boot[rel734]
+			if !b.HasInitrd || !b.InitrdPending || !strings.Contains(b.InitrdWriter, "dracut (pid 31337)") {
+				t.Errorf("Boot[%s] = %+v; want an initrd that dracut (pid 31337) is writing", rel734, b)
+			}
+			if b := g.Facts.Boot[rel612]; b.InitrdPending {
+				t.Errorf("Boot[%s] = %+v; want no writer: dracut names another release", rel612, b)
+			}
+		}},
 		{"initrd_new_pending", func(t *testing.T, g golden) {
-			if b := g.Facts.Boot[rel51]; !b.HasInitrd || !b.InitrdPending {
+			if b := g.Facts.Boot[rel51]; !b.HasInitrd || !b.InitrdPending || !strings.Contains(b.InitrdWriter, "update-initramfs") {
 				t.Errorf("Boot[%s] = %+v; want an initrd with a pending .new", rel51, b)
 			}
 			if g.Facts.Running.LoaderType != -1 {

@@ -19,11 +19,18 @@ func FuzzParseStatus(f *testing.F) {
 	f.Add([]byte("Package: linux-image-a\nStatus: a b c\nPackage: bash\n"), []byte("\n\nPackage: linux-image-b\nStatus: install ok installed"))
 	f.Add([]byte("Package: linux-image-a\nVersion: 1\n"), []byte(" cont\nPackage: linux-image-b\nStatus: x y z\n\n\n"))
 	f.Add([]byte(""), []byte("Status: a b c\nPackage: linux-image-\n"))
+	f.Add([]byte("Package: linux-image-7.3.4+deb13-cloud-amd64\nStatus: install ok installed\nPre-Depends: linux-base (>= 4.17~)\nDepends: dracut | initramfs-tools (>= 0.120+deb8u2) | linux-initramfs-tool, linux-base-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1), linux-binary-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1)\n"),
+		[]byte("Package: linux-binary-7.3.4+deb13-cloud-amd64\nStatus: install ok unpacked\nDepends: linux-base-7.3.4+deb13-cloud-amd64:any\n"))
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		pa, errA := ParseStatus(a)
 		for _, p := range pa {
-			if !strings.HasPrefix(p.Name, imagePrefix) {
-				t.Errorf("ParseStatus(%q) returned package %q; want only %s* names", a, p.Name, imagePrefix)
+			if !isKernelPackage(p.Name) {
+				t.Errorf("ParseStatus(%q) returned package %q; want only kernel package names (%q and more)", a, p.Name, kernelPrefixes)
+			}
+			for _, r := range p.Requires {
+				if r == p.Name || (Package{Name: r}).Release() != p.Release() || p.Release() == "" {
+					t.Errorf("ParseStatus(%q) returned %s requiring %q; want only other packages of release %q", a, p.Name, r, p.Release())
+				}
 			}
 			if p.Want == "" || p.Flag == "" || p.State == "" || strings.ContainsAny(p.Want+p.Flag+p.State, " \t\n") {
 				t.Errorf("ParseStatus(%q) returned %s with status %q %q %q; want three words", a, p.Name, p.Want, p.Flag, p.State)

@@ -52,8 +52,13 @@ type BootFiles struct {
 	Image, Initrd string // absolute paths on the host
 	HasImage      bool
 	HasInitrd     bool
-	// InitrdPending is /boot/initrd.img-R.new: update-initramfs is writing it.
+	// InitrdPending reports that an initramfs generator is writing the
+	// initrd: /boot/initrd.img-R.new exists (update-initramfs), or a dracut
+	// process runs for this release (dracut writes initrd.img-R in place).
 	InitrdPending bool
+	// InitrdWriter says which, in a sentence for the refusal; "" when
+	// InitrdPending is false.
+	InitrdWriter string `json:",omitempty"`
 }
 
 // Facts are everything a run reads about the host, gathered once.
@@ -67,6 +72,13 @@ type Facts struct {
 	// MachineID is /etc/machine-id without its newline, "" when unreadable;
 	// it places the host in a window's spread and names it to FleetLock.
 	MachineID string
+	// Packaged maps the release of every image package with files on disk
+	// (or pending dpkg changes) to the kernel image dpkg's md5sums list for
+	// it (ImageDigest); a meta package's "release" lists none, and so is
+	// missing, as is a release whose md5sums cannot be read (ImageDigest
+	// says why). It tells a kernel package from a meta package even when
+	// /boot is empty.
+	Packaged map[string]Digest `json:",omitempty"`
 }
 
 // Gather reads the facts under root. It fails only when something essential
@@ -83,6 +95,7 @@ func Gather(root string) (Facts, error) {
 	if f.Boot, err = readBoot(root); err != nil {
 		return f, err
 	}
+	f.Packaged = readPackaged(root, f.Packages)
 	f.Kexec = readKexec(root)
 	if up, err := readFile(root, "proc/uptime"); err == nil {
 		f.Uptime = parseUptime(up)
@@ -130,21 +143,43 @@ func readBoot(root string) (map[string]BootFiles, error) {
 	for _, e := range entries {
 		names[e.Name()] = true
 	}
+	dracut := readDracutProcs(root)
 	boot := make(map[string]BootFiles)
 	for name := range names {
 		release, ok := strings.CutPrefix(name, "vmlinuz-")
 		if !ok || release == "" {
 			continue
 		}
+		writer, pending := initrdWriter(release, names["initrd.img-"+release+".new"], dracut)
 		boot[release] = BootFiles{
 			Image:         "/boot/" + name,
 			Initrd:        "/boot/initrd.img-" + release,
 			HasImage:      true,
 			HasInitrd:     names["initrd.img-"+release],
-			InitrdPending: names["initrd.img-"+release+".new"],
+			InitrdPending: pending,
+			InitrdWriter:  writer,
 		}
 	}
 	return boot, nil
+}
+
+// readPackaged looks up, for the release of every image package that has
+// files on disk or pending changes, the kernel image dpkg records. Lookup
+// errors leave the release out (see Facts.Packaged).
+func readPackaged(root string, pkgs []Package) map[string]Digest {
+	packaged := make(map[string]Digest)
+	looked := make(map[string]bool)
+	for _, p := range pkgs {
+		release := p.Release()
+		if looked[release] || !p.IsImage() || !p.Present() && !p.Pending {
+			continue
+		}
+		looked[release] = true
+		if d, found, err := ImageDigest(root, release, pkgs); err == nil && found {
+			packaged[release] = d
+		}
+	}
+	return packaged
 }
 
 func readKexec(root string) Kexec {

@@ -2,10 +2,13 @@ package host
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -154,31 +157,100 @@ func TestReadKexec(t *testing.T) {
 }
 
 func TestReadBoot(t *testing.T) {
-	root := t.TempDir()
-	boot := filepath.Join(root, "boot")
-	if err := os.MkdirAll(boot, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{
-		"vmlinuz-6.1.0-50-cloud-amd64", "initrd.img-6.1.0-50-cloud-amd64",
-		"vmlinuz-6.1.0-51-cloud-amd64", "initrd.img-6.1.0-51-cloud-amd64.new",
+	const (
+		r50 = "6.1.0-50-cloud-amd64"
+		r51 = "6.1.0-51-cloud-amd64"
+	)
+	files := []string{
+		"vmlinuz-" + r50, "initrd.img-" + r50,
+		"vmlinuz-" + r51, "initrd.img-" + r51,
 		"vmlinuz-", "vmlinuz", "vmlinuz.old", "initrd.img-6.1.0-52-cloud-amd64",
-		"config-6.1.0-50-cloud-amd64", "System.map-6.1.0-50-cloud-amd64",
-	} {
-		if err := os.WriteFile(filepath.Join(boot, name), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		"config-" + r50, "System.map-" + r50,
 	}
-	got, err := readBoot(root)
-	if err != nil {
-		t.Fatal(err)
+	boot := func(release string, initrd bool, writer string) BootFiles {
+		return BootFiles{Image: "/boot/vmlinuz-" + release, Initrd: "/boot/initrd.img-" + release, HasImage: true,
+			HasInitrd: initrd, InitrdPending: writer != "", InitrdWriter: writer}
 	}
-	want := map[string]BootFiles{
-		"6.1.0-50-cloud-amd64": {Image: "/boot/vmlinuz-6.1.0-50-cloud-amd64", Initrd: "/boot/initrd.img-6.1.0-50-cloud-amd64", HasImage: true, HasInitrd: true},
-		"6.1.0-51-cloud-amd64": {Image: "/boot/vmlinuz-6.1.0-51-cloud-amd64", Initrd: "/boot/initrd.img-6.1.0-51-cloud-amd64", HasImage: true, InitrdPending: true},
+	newWriter := "/boot/initrd.img-" + r51 + ".new exists: update-initramfs is still writing the initrd"
+	dracutWriter := func(pid int, release string) string {
+		return fmt.Sprintf("dracut (pid %d) is running and may be writing /boot/initrd.img-%s", pid, release)
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("readBoot() = %+v; want %+v", got, want)
+	tests := []struct {
+		name  string
+		extra []string          // more files in /boot
+		drop  []string          // files not in /boot
+		procs map[string]string // proc/<pid>/cmdline, arguments separated by spaces
+		want  map[string]BootFiles
+	}{
+		{
+			name: "both_complete",
+			want: map[string]BootFiles{r50: boot(r50, true, ""), r51: boot(r51, true, "")},
+		},
+		{
+			name:  "update_initramfs_writing_new",
+			extra: []string{"initrd.img-" + r51 + ".new"},
+			drop:  []string{"initrd.img-" + r51},
+			want:  map[string]BootFiles{r50: boot(r50, true, ""), r51: boot(r51, false, newWriter)},
+		},
+		{
+			name:  "dracut_writing_in_place",
+			procs: map[string]string{"1": "/sbin/init", "77": "/bin/bash /usr/bin/dracut -q --force /boot/initrd.img-" + r51 + " " + r51},
+			want:  map[string]BootFiles{r50: boot(r50, true, ""), r51: boot(r51, true, dracutWriter(77, r51))},
+		},
+		{
+			name:  "dracut_regenerating_all",
+			procs: map[string]string{"90": "dracut --regenerate-all --force"},
+			want:  map[string]BootFiles{r50: boot(r50, true, dracutWriter(90, r50)), r51: boot(r51, true, dracutWriter(90, r51))},
+		},
+		{
+			name:  "dracut_for_another_kernel",
+			procs: map[string]string{"91": "/usr/bin/dracut --force /boot/initrd.img-6.1.0-52-cloud-amd64 6.1.0-52-cloud-amd64"},
+			want:  map[string]BootFiles{r50: boot(r50, true, ""), r51: boot(r51, true, "")},
+		},
+		{
+			name:  "other_processes_and_entries",
+			procs: map[string]string{"5": "/usr/bin/vi /etc/dracut.conf", "self": "/usr/bin/dracut", "6": "dracut-install --all"},
+			want:  map[string]BootFiles{r50: boot(r50, true, ""), r51: boot(r51, true, "")},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			dir := filepath.Join(root, "boot")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range append(slices.Clone(files), tt.extra...) {
+				if slices.Contains(tt.drop, name) {
+					continue
+				}
+				if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for pid, cmdline := range tt.procs {
+				p := filepath.Join(root, "proc", pid, "cmdline")
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(strings.ReplaceAll(cmdline, " ", "\x00")+"\x00"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := readBoot(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("readBoot(%s) = %+v; want %+v", tt.name, got, tt.want)
+			}
+			for release, b := range tt.want {
+				who, busy := InitrdWriter(root, release)
+				if busy != b.InitrdPending || who != b.InitrdWriter {
+					t.Errorf("InitrdWriter(%s, %s) = %q, %t; want %q, %t", tt.name, release, who, busy, b.InitrdWriter, b.InitrdPending)
+				}
+			}
+		})
 	}
 }
 
