@@ -17,8 +17,9 @@ import (
 // mainName is the main file as errors name it.
 const mainName = "/" + MainFile
 
-// summary renders a Config in one comparable line; windows show their days,
-// times and zone name, so no test depends on *time.Location identity.
+// summary renders a Config in one comparable line; windows show their days
+// (weekly, of the month, or weekdays of the month), times and zone name, so
+// no test depends on *time.Location identity.
 func summary(c Config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "enabled=%t min_uptime=%s rebuilds=%t append=%q remove=%q windows=[", c.Enabled, c.MinUptime, c.Rebuilds, c.CmdlineAppend, c.CmdlineRemove)
@@ -30,7 +31,14 @@ func summary(c Config) string {
 		if w.Location != nil {
 			zone = w.Location.String()
 		}
-		fmt.Fprintf(&b, "%s %s-%s %s", w.Days, w.Start, w.End, zone)
+		days := w.Days.String()
+		if w.MonthDays != 0 {
+			days = "days_of_month " + w.MonthDays.String()
+		}
+		if w.MonthWeekdays != 0 {
+			days = "weekdays_of_month " + w.MonthWeekdays.String()
+		}
+		fmt.Fprintf(&b, "%s %s-%s %s", days, w.Start, w.End, zone)
 	}
 	b.WriteString("]")
 	return b.String()

@@ -22,6 +22,9 @@ var fuzzSeeds = []string{
 	"\ufeffenabled = true\n",
 	"[fleet_lock]\nurl = \"https://lock/\"\nca_file = \"/etc/ca.pem\"\nclient_cert = \"/c.pem\"\nclient_key = \"/k.pem\"\n",
 	"[fleet_lock]\nurl = \"http://lock\"\nca_file = \"ca.pem\"\nclient_key = 3\n",
+	"[[window]]\ndays_of_month = [1, 15, -1]\nstart = \"02:00\"\nend = \"04:00\"\n[[window]]\nweekdays_of_month = [\"2nd Tue\", \"last Sun\"]\nstart = \"22:00\"\nend = \"01:00\"\n",
+	"[[window]]\ndays = [\"Sat\"]\ndays_of_month = [32, \"1\"]\nweekdays_of_month = [\"6th Tue\", 2]\nstart = \"02:00\"\nend = \"04:00\"\n",
+	"window = [{days_of_month = [], weekdays_of_month = \"last Sun\", start = \"01:00\", end = \"02:00\"}]\n",
 }
 
 func FuzzParse(f *testing.F) {
@@ -66,6 +69,24 @@ func FuzzParse(f *testing.F) {
 			}
 			if w.Days>>7 != 0 {
 				t.Errorf("Parse(%q).Windows[%d].Days = %08b; want only weekday bits", data, i, uint8(w.Days))
+			}
+			if w.MonthWeekdays>>42 != 0 {
+				t.Errorf("Parse(%q).Windows[%d].MonthWeekdays = %#x; want only bits of 1st..5th and last weekdays", data, i, uint64(w.MonthWeekdays))
+			}
+			// A window opens on weekdays, days of the month or weekdays of
+			// the month: never on a mix, so it always opens.
+			kinds := 0
+			for _, set := range []bool{w.Days != 0, w.MonthDays != 0, w.MonthWeekdays != 0} {
+				if set {
+					kinds++
+				}
+			}
+			if kinds > 1 {
+				t.Errorf("Parse(%q).Windows[%d] = %s / %s / %s; want at most one kind of days", data, i, w.Days, w.MonthDays, w.MonthWeekdays)
+			}
+			now := time.Date(2026, 3, 29, 0, 30, 0, 0, time.UTC)
+			if sp := w.Next(now); !sp.End.After(sp.Start) || !sp.End.After(now) {
+				t.Errorf("Parse(%q).Windows[%d].Next(%s) = %v; want a span containing or after it", data, i, now.Format(time.RFC3339), sp)
 			}
 		}
 		if fl := c.FleetLock; (fl.ClientCert == "") != (fl.ClientKey == "") || fl.PlainHTTP() && fl.tlsSet() {
