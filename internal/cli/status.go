@@ -115,6 +115,12 @@ type (
 		Staged      bool          `json:"staged"`
 		State       *string       `json:"state_error"`
 		Warnings    []string      `json:"warnings"`
+		// Paused is an admin's pause in force, null when none.
+		Paused     *jsonPause      `json:"paused"`
+		Tries      *jsonTries      `json:"tries"`
+		Hooks      []jsonHooks     `json:"hooks"`
+		Notice     *jsonNotice     `json:"notice"`
+		InProgress *jsonInProgress `json:"in_progress"`
 	}
 )
 
@@ -187,6 +193,7 @@ func buildStatus(r upgrade.Report) jsonStatus {
 		s.LastOutcome = &j
 	}
 	s.FleetLock = fleetJSON(r)
+	safetyJSON(r, &s)
 	if r.StateErr != nil {
 		msg := r.StateErr.Error()
 		s.State = &msg
@@ -343,9 +350,12 @@ func printStatus(w io.Writer, r upgrade.Report, s jsonStatus) {
 			line("", "%s", s.FleetLock.KeptHeld)
 		}
 	}
+	printSafety(line, s, r)
 	switch {
-	case r.State.Staged != nil:
+	case r.State.Staged != nil && r.State.Staged.CurrentPhase() == state.PhaseQueued:
 		line("Staged:", "%s, awaiting verification after the switch", r.State.Staged.To)
+	case r.State.Staged != nil:
+		line("Staged:", "%s by a switch that did not finish (phase %s)", r.State.Staged.To, r.State.Staged.CurrentPhase())
 	case s.Staged:
 		line("Staged:", "a kernel staged by something other than kexec-upgrade")
 	default:
