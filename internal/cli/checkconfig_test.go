@@ -102,6 +102,64 @@ func TestCheckConfigJSON(t *testing.T) {
 				`{"start":"2026-04-06T23:00:00+02:00","end":"2026-04-07T01:00:00+02:00"}]}`,
 		},
 		{
+			name: "monthly_last_sunday_from_the_contract_instant",
+			files: map[string]string{"etc/kexec-upgrade/config.toml": "[[window]]\nweekdays_of_month = [\"last Sun\"]\nstart = \"02:00\"\nend = \"04:00\"\ntime_zone = \"Europe/Berlin\"\n"},
+			at:    "2026-03-29T00:30:00Z",
+			want: `{"valid":true,"next_windows":[` +
+				`{"start":"2026-03-29T03:00:00+02:00","end":"2026-03-29T04:00:00+02:00"},` +
+				`{"start":"2026-04-26T02:00:00+02:00","end":"2026-04-26T04:00:00+02:00"},` +
+				`{"start":"2026-05-31T02:00:00+02:00","end":"2026-05-31T04:00:00+02:00"},` +
+				`{"start":"2026-06-28T02:00:00+02:00","end":"2026-06-28T04:00:00+02:00"},` +
+				`{"start":"2026-07-26T02:00:00+02:00","end":"2026-07-26T04:00:00+02:00"}]}`,
+		},
+		{
+			name:  "monthly_drop_in_next_to_weekly_window",
+			files: map[string]string{"etc/kexec-upgrade/config.toml": contractWindow, "etc/kexec-upgrade/config.d/20-month-end.toml": "[[window]]\ndays_of_month = [-1]\nstart = \"23:00\"\nend = \"01:00\"\ntime_zone = \"UTC\"\n"},
+			at:    "2026-03-29T00:30:00Z",
+			want: `{"valid":true,"next_windows":[` +
+				`{"start":"2026-03-29T02:00:00Z","end":"2026-03-29T04:00:00Z"},` +
+				`{"start":"2026-03-31T23:00:00Z","end":"2026-04-01T01:00:00Z"},` +
+				`{"start":"2026-04-04T02:00:00Z","end":"2026-04-04T04:00:00Z"},` +
+				`{"start":"2026-04-05T02:00:00Z","end":"2026-04-05T04:00:00Z"},` +
+				`{"start":"2026-04-11T02:00:00Z","end":"2026-04-11T04:00:00Z"}]}`,
+		},
+		{
+			name:  "open_monthly_window_across_a_month_end_comes_first",
+			files: map[string]string{"etc/kexec-upgrade/config.toml": "[[window]]\ndays_of_month = [-1]\nstart = \"23:00\"\nend = \"01:00\"\ntime_zone = \"UTC\"\n"},
+			at:    "2026-03-01T00:30:00Z",
+			want: `{"valid":true,"next_windows":[` +
+				`{"start":"2026-02-28T23:00:00Z","end":"2026-03-01T01:00:00Z"},` +
+				`{"start":"2026-03-31T23:00:00Z","end":"2026-04-01T01:00:00Z"},` +
+				`{"start":"2026-04-30T23:00:00Z","end":"2026-05-01T01:00:00Z"},` +
+				`{"start":"2026-05-31T23:00:00Z","end":"2026-06-01T01:00:00Z"},` +
+				`{"start":"2026-06-30T23:00:00Z","end":"2026-07-01T01:00:00Z"}]}`,
+		},
+		{
+			name:  "days_of_month_skip_months_that_lack_them",
+			files: map[string]string{"etc/kexec-upgrade/config.toml": "[[window]]\ndays_of_month = [29, 31]\nstart = \"02:00\"\nend = \"04:00\"\ntime_zone = \"UTC\"\n"},
+			at:    "2027-01-30T00:00:00Z",
+			want: `{"valid":true,"next_windows":[` +
+				`{"start":"2027-01-31T02:00:00Z","end":"2027-01-31T04:00:00Z"},` +
+				`{"start":"2027-03-29T02:00:00Z","end":"2027-03-29T04:00:00Z"},` +
+				`{"start":"2027-03-31T02:00:00Z","end":"2027-03-31T04:00:00Z"},` +
+				`{"start":"2027-04-29T02:00:00Z","end":"2027-04-29T04:00:00Z"},` +
+				`{"start":"2027-05-29T02:00:00Z","end":"2027-05-29T04:00:00Z"}]}`,
+		},
+		{
+			name:     "invalid_weekday_of_month_names_file_line_key",
+			files:    map[string]string{"etc/kexec-upgrade/config.toml": "[[window]]\nstart = \"22:00\"\nweekdays_of_month = [\"6th Tue\"]\nend = \"01:00\"\n"},
+			at:       "2026-03-29T00:30:00Z",
+			wantCode: ExitError,
+			want:     `{"valid":false,"errors":["/etc/kexec-upgrade/config.toml:3: window.weekdays_of_month: \"6th Tue\" is not a weekday of the month (1st..5th or last, then Mon..Sun, such as \"2nd Tue\" or \"last Sun\")"]}`,
+		},
+		{
+			name:     "days_and_days_of_month_in_one_window",
+			files:    map[string]string{"etc/kexec-upgrade/config.d/10-x.toml": "[[window]]\ndays = [\"Sat\"]\ndays_of_month = [1]\nstart = \"02:00\"\nend = \"04:00\"\n"},
+			at:       "2026-03-29T00:30:00Z",
+			wantCode: ExitError,
+			want:     `{"valid":false,"errors":["/etc/kexec-upgrade/config.d/10-x.toml:3: window.days_of_month: cannot be combined with days in one [[window]]; give each its own [[window]] table"]}`,
+		},
+		{
 			name:     "invalid_value_names_file_line_key",
 			files:    map[string]string{"etc/kexec-upgrade/config.toml": "[[window]]\nstart = \"02:00\"\nend = \"25:00\"\n"},
 			at:       "2026-03-29T00:30:00Z",
@@ -158,6 +216,24 @@ func TestCheckConfigText(t *testing.T) {
 	}
 }
 
+func TestCheckConfigTextMonthly(t *testing.T) {
+	root := configRoot(t, map[string]string{"etc/kexec-upgrade/config.toml": "[[window]]\nweekdays_of_month = [\"2nd Tue\"]\nstart = \"22:00\"\nend = \"01:00\"\ntime_zone = \"UTC\"\n"})
+	stdout, stderr, code := runCLI(t, ownedByTester, "check-config", "--root", root, "--at", "2026-03-11T00:30:00Z")
+	if code != ExitOK {
+		t.Fatalf("exit code = %d; want %d (stderr %q)", code, ExitOK, stderr)
+	}
+	for _, want := range []string{
+		"configuration is valid (/etc/kexec-upgrade/config.toml)\n",
+		"  Tue 2026-03-10 22:00 – Wed 01:00 UTC  (open now)\n",
+		"  Tue 2026-04-14 22:00 – Wed 01:00 UTC\n",
+		"  Tue 2026-07-14 22:00 – Wed 01:00 UTC\n",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("check-config --at 2026-03-11T00:30:00Z printed\n%s\nwant a line %q", stdout, want)
+		}
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -189,5 +265,41 @@ func TestVersionAndHelp(t *testing.T) {
 		if code != ExitOK || stdout == "" {
 			t.Errorf("kexec-upgrade %v = %d, %q; want 0 and output", args, code, stdout)
 		}
+	}
+}
+
+// TestStatusShowsMonthlyWindow checks that status describes a monthly
+// window as it does a weekly one: by its next span, in the window's zone,
+// here opened at 03:00 as the last Sunday of March 2026 skips 02:00-03:00 in
+// Berlin, and this host's slot in its spread.
+func TestStatusShowsMonthlyWindow(t *testing.T) {
+	root := fixtureRoot(t, "debian_cloud", map[string]string{"etc/kexec-upgrade/config.toml": "[[window]]\nweekdays_of_month = [\"last Sun\"]\nstart = \"02:00\"\nend = \"04:00\"\ntime_zone = \"Europe/Berlin\"\nspread = \"30m\"\n"})
+	f := &fakeEnv{}
+	adjust := func(a *app) {
+		f.adjust(a)
+		a.env.Now = func() time.Time { return time.Date(2026, 3, 25, 10, 0, 0, 0, time.UTC) } // a Wednesday
+	}
+	stdout, stderr, code := runCLI(t, adjust, "status", "--root", root)
+	if code != ExitOK {
+		t.Fatalf("status exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"postpone (window)", "Window:       next Sun 2026-03-29 03:00 – 04:00 CEST (01:00 – 02:00 UTC)"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("status does not show %q:\n%s", want, stdout)
+		}
+	}
+	stdout, stderr, code = runCLI(t, adjust, "status", "--root", root, "--json")
+	if code != ExitOK {
+		t.Fatalf("status --json exit %d: %s", code, stderr)
+	}
+	var s jsonStatus
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatalf("status --json printed invalid JSON: %v\n%s", err, stdout)
+	}
+	if s.Window.Open || s.Window.Next == nil || s.Window.Next.Start != "2026-03-29T03:00:00+02:00" || s.Window.Next.End != "2026-03-29T04:00:00+02:00" {
+		t.Errorf("status --json window = %+v; want closed, next 2026-03-29T03:00:00+02:00 to 04:00", s.Window)
+	}
+	if s.Window.Slot == nil {
+		t.Errorf("status --json window.slot = nil; want this host's slot in the 30m spread")
 	}
 }
