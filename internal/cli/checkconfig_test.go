@@ -102,7 +102,7 @@ func TestCheckConfigJSON(t *testing.T) {
 				`{"start":"2026-04-06T23:00:00+02:00","end":"2026-04-07T01:00:00+02:00"}]}`,
 		},
 		{
-			name: "monthly_last_sunday_from_the_contract_instant",
+			name:  "monthly_last_sunday_from_the_contract_instant",
 			files: map[string]string{"etc/kexec-upgrade/config.toml": "[[window]]\nweekdays_of_month = [\"last Sun\"]\nstart = \"02:00\"\nend = \"04:00\"\ntime_zone = \"Europe/Berlin\"\n"},
 			at:    "2026-03-29T00:30:00Z",
 			want: `{"valid":true,"next_windows":[` +
