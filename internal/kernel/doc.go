@@ -5,7 +5,8 @@
 // Release ordering follows Debian's "linux-version sort" (package
 // linux-base), package versions follow dpkg. Image validation follows the
 // x86 boot protocol (Documentation/arch/x86/boot.rst) and the layout written
-// by arch/x86/boot/tools/build.c, plus the PE certificate table that sbsign
-// appends when Debian signs an image. Command lines are split the way the
+// by arch/x86/boot/tools/build.c (whose CRC32 Linux 6.15 and later no longer
+// carry), plus the PE certificate table that sbsign appends when Debian
+// signs an image. Command lines are split the way the
 // kernel's next_arg() splits them.
 package kernel
