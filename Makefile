@@ -12,7 +12,7 @@ APT_DEPS  := make debhelper dpkg-dev fakeroot lintian man-db groff-base file bin
              mmdebstrap qemu-system-x86 qemu-utils e2fsprogs openssh-client linux-base ca-certificates
 VM_TESTS  := ./internal/vmtest/
 
-.PHONY: all build test unit fuzz lint deb deb-test vm-test demo bench deps go-check clean
+.PHONY: all build test unit real-kernels fuzz lint deb deb-test vm-test demo bench deps go-check clean
 
 all: build
 
@@ -60,8 +60,13 @@ bench: deps build
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN) ./cmd/kexec-upgrade
 
-unit:
+# Unit tests, with the real Debian kernel packages the image tests read
+# (.ci/fetch-kernels: the newest of each suite, cached for a day).
+unit: real-kernels
 	CGO_ENABLED=0 $(GO) test -count=1 ./...
+
+real-kernels:
+	.ci/fetch-kernels >/dev/null
 
 # Each fuzz target runs for $(FUZZTIME); the list is discovered, so a new target is fuzzed without editing this file.
 fuzz:
