@@ -9,8 +9,9 @@ const secondsPerDay = 24 * 60 * 60
 // opening date is 7 days for a weekly window, 119 for a monthly one (a
 // fifth weekday) and 609 for one whose Days narrow its MonthDays (a
 // Wednesday that is the 31st). A date yields no span only when the window
-// lies wholly inside an hour skipped that day, a spring-forward change at
-// most once a year, so four years always reach a span.
+// lies wholly inside an hour its zone skips that very day; no zone skips
+// hours on two opening dates in a row, and two of the longest waits fit in
+// four years.
 const maxDates = 4 * 366
 
 // maxSegments bounds the zone offsets earliest walks through. Its search
