@@ -2,6 +2,7 @@ package window
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -362,6 +363,36 @@ func FuzzParseClock(f *testing.F) {
 		back, err := ParseClock(in.String())
 		if err != nil || back != in.norm() {
 			t.Fatalf("ParseClock(Clock(%d).String() = %q) = %d, %v; want %d, nil", n, in.String(), int(back), err, int(in.norm()))
+		}
+	})
+}
+
+func FuzzParseMonthWeekday(f *testing.F) {
+	for _, s := range []string{"2nd Tue", "last Sun", "first monday", "FIFTH Fri", "6th Tue", "0th Mon", "2ndTue", " last  Sat ", "last", "", "3rd Caturday", "-1 Sun"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMonthWeekday(s)
+		if err != nil {
+			if want := fmt.Sprintf("%q is not a weekday of the month (1st..5th or last, then Mon..Sun, such as \"2nd Tue\" or \"last Sun\")", s); err.Error() != want {
+				t.Fatalf("ParseMonthWeekday(%q) error = %q; want %q", s, err, want)
+			}
+			return
+		}
+		// Exactly one weekday of the month, which prints as something
+		// ParseMonthWeekday reads back to it.
+		if m == 0 || m&(m-1) != 0 || m&^allMonthWeekdays != 0 {
+			t.Fatalf("ParseMonthWeekday(%q) = %#x; want one bit of 0..41", s, uint64(m))
+		}
+		back, err := ParseMonthWeekday(m.String())
+		if err != nil || back != m {
+			t.Fatalf("ParseMonthWeekday(%q) = %q, which reads back as %#x, %v; want %#x", s, m, uint64(back), err, uint64(m))
+		}
+		// Its weekday is the one named in s, in any spelling.
+		fields := strings.Fields(s)
+		w, err := ParseWeekday(fields[len(fields)-1])
+		if err != nil || m.weekdays() != 1<<w {
+			t.Fatalf("ParseMonthWeekday(%q) = %q; want a %v", s, m, w)
 		}
 	})
 }
