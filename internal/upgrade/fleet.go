@@ -183,21 +183,30 @@ func oneLine(s string) string {
 }
 
 // ShownDecision is the decision status shows: the plan's, except that a
-// switch the FleetLock server refused at the last run is shown as that
-// postponement, since the plan alone (which never calls the server) cannot
-// know it. The next run asks the server again.
+// switch that the switch step postponed at the last run (the FleetLock
+// server refused, a pre-switch hook failed) is shown as that postponement,
+// since the plan alone (which calls no server and runs no hook) cannot know
+// it. The next run tries again.
 func ShownDecision(r Report) plan.Decision {
 	d := r.Decision
 	last := r.State.Decision
-	if d.Action != plan.Switch || d.Forced || last == nil || last.Check != CheckFleetLock ||
-		last.Action != string(plan.Postpone) || last.Target != targetKernel(d) || r.Config.FleetLock.URL == "" {
+	if d.Action != plan.Switch || d.Forced || last == nil || last.Action != string(plan.Postpone) || last.Target != targetKernel(d) {
 		return d
 	}
-	if fl := r.State.FleetLock; fl != nil && fl.Held && !fl.Unconfirmed {
+	switch last.Check {
+	case CheckFleetLock:
+		if r.Config.FleetLock.URL == "" {
+			return d
+		}
+		if fl := r.State.FleetLock; fl != nil && fl.Held && !fl.Unconfirmed {
+			return d
+		}
+	case plan.CheckHook:
+	default:
 		return d
 	}
-	reason := last.Reason + " (at " + plan.FormatTime(last.At) + "; the next run asks again)"
-	d.Action, d.Check, d.Reason = plan.Postpone, CheckFleetLock, reason
-	d.Steps = append(append([]plan.Step(nil), d.Steps...), plan.Step{Check: CheckFleetLock, Result: plan.Fail, Detail: reason})
+	reason := last.Reason + " (at " + plan.FormatTime(last.At) + "; the next run tries again)"
+	d.Action, d.Check, d.Reason = plan.Postpone, last.Check, reason
+	d.Steps = append(append([]plan.Step(nil), d.Steps...), plan.Step{Check: last.Check, Result: plan.Fail, Detail: reason})
 	return d
 }

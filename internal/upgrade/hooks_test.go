@@ -70,6 +70,14 @@ if [ ! -e `+flag+` ]; then echo "lb: backend web-1 still has 12 sessions" >&2; e
 	if fl := st.FleetLock; fl == nil || fl.Held || len(srv.Holders("web")) != 0 {
 		t.Errorf("fleet slot = %+v, server holders %v; want given back", fl, srv.Holders("web"))
 	}
+	// status shows the hook's postponement, though the plan alone says switch.
+	rep, err := upgrade.Assess(context.Background(), r.env(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := upgrade.ShownDecision(rep); d.Action != plan.Postpone || d.Check != plan.CheckHook || !strings.Contains(d.Reason, "12 sessions") {
+		t.Errorf("shown decision = %s (%s) %q; want the hook's postponement", d.Action, d.Check, d.Reason)
+	}
 	ev := eventsOf(r, systemd.EventHook)
 	if len(ev) != 1 || ev[0].Fields["HOOK_EXIT"] != "2" || !strings.Contains(ev[0].Fields["HOOK_OUTPUT"], "draining for "+oldRelease+" -> "+newRelease) {
 		t.Errorf("hook events = %+v; want one with exit 2 and the hook's output", ev)
