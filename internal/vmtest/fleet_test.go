@@ -3,6 +3,7 @@
 package vmtest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -60,9 +61,50 @@ func waitScrape(t *testing.T, vm *VM, what string, want ...string) {
 	}
 }
 
-// TestFleetLockAndMetrics: another host holds the fleet's only slot, so the
-// guest postpones and names the server's answer; once the slot is free it
-// takes it, switches, and gives it back after the new kernel is verified.
+// The admin's controls of the scenario below: a drain hook that fails until
+// /run/ku-drained exists, and a post-switch hook that reports the kernel it
+// runs on.
+const (
+	drainHook = `#!/bin/sh
+echo "draining for $KEXEC_UPGRADE_FROM -> $KEXEC_UPGRADE_TO"
+[ -e /run/ku-drained ] && exit 0
+echo "lb: web-1 still has 3 sessions" >&2
+exit 1
+`
+	readyHook = `#!/bin/sh
+echo "post-switch on $(uname -r) to=$KEXEC_UPGRADE_TO attempt=$KEXEC_UPGRADE_ATTEMPT"
+`
+)
+
+func installHook(t *testing.T, vm *VM, dir, name, script string) {
+	t.Helper()
+	vm.Run(t, fmt.Sprintf("install -d -m 0755 /etc/kexec-upgrade/hooks/%s && cat > /etc/kexec-upgrade/hooks/%s/%s <<'KU_EOF'\n%sKU_EOF\nchmod 0755 /etc/kexec-upgrade/hooks/%s/%s", dir, dir, name, script, dir, name))
+}
+
+// waitPauseExpired runs the service until the decision is no longer the
+// pause (it was set for a short time), then checks the journal said so.
+func waitPauseExpired(t *testing.T, vm *VM) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for status(t, vm).Decision.Check == "paused" {
+		if time.Now().After(deadline) {
+			t.Fatalf("still paused after 5 minutes:\n%s", vm.Run(t, "kexec-upgrade status; date"))
+		}
+		time.Sleep(5 * time.Second)
+		runOnce(t, vm)
+	}
+	evs := events(t, vm, systemd.EventPause)
+	if len(evs) < 2 || evs[0]["KEXEC_UPGRADE_PAUSE"] != "set" || evs[len(evs)-1]["KEXEC_UPGRADE_PAUSE"] != "expired" {
+		t.Errorf("journal pause events = %v; want set, then expired", evs)
+	}
+}
+
+// TestFleetLockAndMetrics: an admin's pause postpones until it runs out by
+// itself; another host holds the fleet's only slot, so the guest postpones
+// and names the server's answer; once the slot is free, a failing pre-switch
+// hook postpones (named, with its last line) and the slot is given back; once
+// the hook passes the guest switches, the post-switch hook runs on the new
+// kernel, and the slot is given back after the new kernel is verified.
 // node_exporter shows the kexec_upgrade_* series before and after.
 func TestFleetLockAndMetrics(t *testing.T) {
 	t.Parallel()
@@ -85,11 +127,24 @@ func TestFleetLockAndMetrics(t *testing.T) {
 		t.Fatalf("the guest's machine-id: %v", err)
 	}
 	installNodeExporter(t, vm)
+	installHook(t, vm, "pre-switch.d", "10-drain", drainHook)
+	installHook(t, vm, "post-switch.d", "10-ready", readyHook)
+	vm.Run(t, `kexec-upgrade pause --for 60s --reason "vm freeze"`)
 	oldK, _ := vm.Kernels()
 	mark := vm.SerialMark()
 	newK := installNewKernel(t, vm)
 
 	runOnce(t, vm)
+	assertDecision(t, vm, "postpone", "paused", systemd.EventPostponed, "paused by an admin", "vm freeze")
+	var paused struct {
+		Paused *struct {
+			Reason string `json:"reason"`
+		} `json:"paused"`
+	}
+	if err := json.Unmarshal([]byte(vm.Run(t, "kexec-upgrade status --json")), &paused); err != nil || paused.Paused == nil || paused.Paused.Reason != "vm freeze" {
+		t.Errorf("status --json: paused = %+v (%v); want the pause and its reason", paused.Paused, err)
+	}
+	waitPauseExpired(t, vm)
 	assertDecision(t, vm, "postpone", "fleet-lock", systemd.EventPostponed, "lock_held", "other-host")
 	assertNothingStaged(t, vm)
 	assertRunning(t, vm, oldK.Release)
@@ -107,10 +162,39 @@ func TestFleetLockAndMetrics(t *testing.T) {
 		"kexec_upgrade_failures_total 0$")
 
 	srv.Release("default", "other-host")
+	runOnce(t, vm)
+	assertDecision(t, vm, "postpone", "hook", systemd.EventPostponed, "10-drain", "still has 3 sessions")
+	assertNothingStaged(t, vm)
+	if h := srv.Holders("default"); len(h) != 0 {
+		t.Errorf("after the failed pre-switch hook the server's holders are %v; want the slot given back", h)
+	}
+	hooks := events(t, vm, systemd.EventHook)
+	if len(hooks) == 0 || hooks[len(hooks)-1]["KEXEC_UPGRADE_HOOK_EXIT"] != "1" || !strings.Contains(hooks[len(hooks)-1]["KEXEC_UPGRADE_HOOK_OUTPUT"], "draining for "+oldK.Release+" -> "+newK.Release) {
+		t.Errorf("journal hook events = %v; want the drain hook's exit 1 and output", hooks)
+	}
+
+	vm.Run(t, "touch /run/ku-drained")
 	switchAndVerify(t, vm, mark, newK)
+	// The verifying run ran the post-switch hook on the new kernel.
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		post := ""
+		for _, e := range events(t, vm, systemd.EventHook) {
+			if e["KEXEC_UPGRADE_HOOK_PHASE"] == "post-switch" {
+				post = e["KEXEC_UPGRADE_HOOK_OUTPUT"]
+			}
+		}
+		if strings.HasPrefix(post, "post-switch on "+newK.Release+" to="+newK.Release+" attempt=") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no post-switch hook output naming %s in the journal (last %q):\n%s", newK.Release, post, vm.Run(t, "journalctl -u kexec-upgrade --no-pager | tail -n 30"))
+		}
+		time.Sleep(3 * time.Second)
+	}
 
 	// The verifying run gives the slot back.
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline = time.Now().Add(3 * time.Minute)
 	for len(srv.Holders("default")) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the guest still holds the slot: holders %v; server calls %+v", srv.Holders("default"), srv.Calls())
@@ -124,7 +208,7 @@ func TestFleetLockAndMetrics(t *testing.T) {
 			got = append(got, call)
 		}
 	}
-	want := []string{"pre-reboot 423", "pre-reboot 200", "steady-state 200"}
+	want := []string{"pre-reboot 423", "pre-reboot 200", "steady-state 200", "pre-reboot 200", "steady-state 200"}
 	if strings.Join(got, ", ") != strings.Join(want, ", ") {
 		t.Errorf("the server recorded %q from the guest (%s); want %q", got, guestID, want)
 	}
