@@ -484,7 +484,7 @@ func TestMonthlyWindowNext(t *testing.T) {
 			wantStart: "2026-03-29T01:30:00+01:00", wantEnd: "2026-03-29T03:00:00+02:00", wantContains: true,
 		},
 		{
-			name:   "dst_spring_berlin_last_day_overnight_across_the_change",
+			name:   "dst_spring_berlin_overnight_across_the_change",
 			window: "dom=28 23:00-04:00 Europe/Berlin", at: "2026-03-29T03:30:00+02:00",
 			wantStart: "2026-03-28T23:00:00+01:00", wantEnd: "2026-03-29T04:00:00+02:00", wantContains: true,
 		},
