@@ -101,8 +101,9 @@ type Image struct {
 	NoCRC bool
 	// Tail is the length of the data between the end of the payload (Base)
 	// and the certificate table, or the end of an unsigned file, that no
-	// header field describes. Debian's Linux 6.16 to 6.18 images carry the
-	// decompressor's .modinfo strings there (438464 bytes in 6.18.15); it is
+	// header field describes. Debian's Linux 6.17 and 6.18 images carry
+	// the decompressor's .modinfo strings there, padded (442048 bytes in
+	// 6.17.13, 438464 in 6.18.15; 6.16, 6.19 and 7.x have none); it is
 	// loaded but never used. Only NoCRC images may have a tail; 0 from
 	// ParseHeader.
 	Tail int64

@@ -170,10 +170,11 @@ func checkImage(t *testing.T, p realPackage, data []byte) kernel.Image {
 		t.Errorf("%s: 0x%08x where the CRC32 was; want zeros (Linux ≥ 6.15)", p.pkg, stored)
 	case im.Checks&kernel.CheckSize == 0 || wantSigned != (im.Checks&kernel.CheckSignatureTable != 0):
 		t.Errorf("ParseImage(%s).Checks = %s; want size checked and the signature table when signed", p.pkg, im.Checks)
-	case im.Tail != 0 && (kernel.CompareReleases(p.release, "6.16") < 0 || kernel.CompareReleases(p.release, "6.19") >= 0):
-		// Measured: 6.18.15 has 438464 bytes (the decompressor's .modinfo)
-		// between the payload and the signature; 6.19 and 7.x have none.
-		t.Errorf("ParseImage(%s).Tail = %d; only Linux 6.16 to 6.18 images have one", p.pkg, im.Tail)
+	case im.Tail != 0 && (kernel.CompareReleases(p.release, "6.17") < 0 || kernel.CompareReleases(p.release, "6.19") >= 0):
+		// Measured: 6.17.13 and 6.18.15 have 442048 and 438464 bytes (the
+		// decompressor's .modinfo) between the payload and the signature;
+		// 6.16.12, 6.19.14 and 7.x have none.
+		t.Errorf("ParseImage(%s).Tail = %d; only Linux 6.17 and 6.18 images have one", p.pkg, im.Tail)
 	}
 	hdr, err := kernel.ParseHeader(data[:kernel.HeaderBytes(data)])
 	if err != nil || hdr.Release != im.Release || hdr.Build != im.Build {

@@ -59,7 +59,7 @@ type Options struct {
 	NoCRC bool
 	// Tail appends that many bytes of data after the payload, before the
 	// certificate table when Signed (which then starts there, rounded up
-	// to 8 bytes), as Debian's Linux 6.16 to 6.18 images do.
+	// to 8 bytes), as Debian's Linux 6.17 and 6.18 images do.
 	Tail int
 	// Trailing appends that many bytes of garbage after the image (after
 	// the certificate table when Signed), without recording them anywhere.
