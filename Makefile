@@ -1,14 +1,22 @@
 # kexec-upgrade: build, test, package.
 # `make demo` shows a VM switching kernels; `make test` runs every test (see README.md).
 
-GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+# The first Go >= 1.21 on PATH, in /usr/local/go or from Debian's golang-1.NN-go
+# (packaging/go-toolchain.sh find); `make deps` installs one when there is none.
+# Looked up each time it is used ("?=" defers it), so targets that run after
+# `deps` find the Go it installed. GOTOOLCHAIN=auto (unless set otherwise) lets
+# that Go fetch the exact toolchain go.mod names through the module proxy.
+GO        ?= $(shell $(CURDIR)/packaging/go-toolchain.sh find 2>/dev/null || echo go)
+GOTOOLCHAIN ?= auto
+export GOTOOLCHAIN
 VERSION   ?= $(shell dpkg-parsechangelog -S Version 2>/dev/null || echo 0.0.0)
 BIN       := build/kexec-upgrade
 GOFLAGS_BUILD := -trimpath -buildvcs=false -ldflags "-s -w -X github.com/kexec-upgrade/kexec-upgrade/internal/cli.Version=$(VERSION)"
 FUZZTIME  ?= 5s
 
-# Debian packages the build and the test suites need (installed by `make deps`).
-APT_DEPS  := make debhelper dpkg-dev fakeroot lintian man-db groff-base file binutils \
+# Debian packages the build and the test suites need (installed by `make deps`);
+# build-essential because dpkg-buildpackage checks for it.
+APT_DEPS  := make build-essential debhelper dpkg-dev fakeroot lintian man-db groff-base file binutils \
              mmdebstrap qemu-system-x86 qemu-utils e2fsprogs openssh-client linux-base ca-certificates
 VM_TESTS  := ./internal/vmtest/
 
@@ -16,9 +24,12 @@ VM_TESTS  := ./internal/vmtest/
 
 all: build
 
-# Installs the missing Debian packages (run as root). Go itself is not a Debian
-# package here: bookworm's is too old, see README.md.
-deps: go-check
+# Installs, as root, a Go when none is usable (bookworm: golang-1.NN-go from
+# bookworm-backports, enabled on this machine's own mirror if missing; later
+# releases: golang-go) and fetches the toolchain go.mod names, then the missing
+# Debian packages.
+deps:
+	packaging/go-toolchain.sh install
 	@missing=""; for p in $(APT_DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
@@ -28,7 +39,7 @@ deps: go-check
 	fi
 
 go-check:
-	@$(GO) version >/dev/null 2>&1 || { echo "Go is missing: install Go >= 1.21 (it fetches the toolchain go.mod names) at /usr/local/go or set GO=/path/to/go"; exit 1; }
+	@$(GO) version >/dev/null 2>&1 || { echo "no usable Go (>= 1.21): make deps installs one from the distribution, or set GO=/path/to/go"; exit 1; }
 
 # The whole suite, as CI runs it: lint, unit tests, fuzz smoke, package checks, VM scenarios.
 test: deps lint unit fuzz deb-test vm-test

@@ -62,12 +62,10 @@ else
 fi
 # make is build-essential, so not in Build-Depends, but debian/rules needs it.
 command -v make >/dev/null 2>&1 || missing+=("make")
-# Go is not a Debian build dependency (bookworm's golang-go is too old; see
-# debian/control): debian/rules uses the go on PATH, else /usr/local/go/bin/go.
-go_bin=$(command -v go 2>/dev/null || true)
-[ -n "$go_bin" ] || go_bin=/usr/local/go/bin/go
-if [ ! -x "$go_bin" ]; then
-	missing+=("go (the Go toolchain named in go.mod, on PATH or at /usr/local/go/bin/go)")
+# Go is not a Debian build dependency (see debian/control): debian/rules uses
+# the Go >= 1.21 that packaging/go-toolchain.sh finds, as `make deps` installs it.
+if ! "$repo/packaging/go-toolchain.sh" find >/dev/null; then
+	missing+=("go (Go >= 1.21: make deps installs one)")
 fi
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "$prog: missing build dependencies: ${missing[*]} (apt-get build-dep ./ in $repo installs the Debian ones)" >&2
