@@ -121,6 +121,8 @@ type (
 		Hooks      []jsonHooks     `json:"hooks"`
 		Notice     *jsonNotice     `json:"notice"`
 		InProgress *jsonInProgress `json:"in_progress"`
+		// NextRun is the run armed for when the decision may change.
+		NextRun *jsonNextRun `json:"next_run"`
 	}
 )
 

@@ -59,6 +59,8 @@ func (b fakeBus) StartKexec(context.Context) error                      { *b.sta
 func (fakeBus) UserspaceStarted(context.Context) (time.Time, error)     { return time.Time{}, nil }
 func (fakeBus) KexecQueued(context.Context) (bool, error)               { return false, nil }
 func (fakeBus) Wall(context.Context, string) error                      { return nil }
+func (fakeBus) ArmRun(context.Context, string, time.Time) error         { return nil }
+func (fakeBus) DisarmRun(context.Context, string) error                 { return nil }
 func (fakeBus) Close()                                                  {}
 
 // recordingLoader stages nothing real.

@@ -36,6 +36,10 @@ type (
 		SentAt   string     `json:"sent_at"`
 		SwitchAt string     `json:"switch_at"`
 	}
+	jsonNextRun struct {
+		At  string `json:"at"`
+		Why string `json:"why"`
+	}
 	jsonInProgress struct {
 		Attempt string     `json:"attempt"`
 		Phase   string     `json:"phase"`
@@ -66,6 +70,9 @@ func safetyJSON(r upgrade.Report, s *jsonStatus) {
 	}
 	if n := st.Notice; n != nil && r.Now.Before(n.SwitchAt.Add(time.Hour)) {
 		s.Notice = &jsonNotice{To: jsonKernel{Release: n.To.Release, Build: n.To.Build}, SentAt: n.SentAt.Format(time.RFC3339), SwitchAt: n.SwitchAt.Format(time.RFC3339)}
+	}
+	if a := st.Armed; a != nil && a.At.After(r.Now) {
+		s.NextRun = &jsonNextRun{At: a.At.Format(time.RFC3339), Why: a.Why}
 	}
 	if sg := st.Staged; sg != nil {
 		s.InProgress = &jsonInProgress{Attempt: sg.ID, Phase: sg.CurrentPhase(), To: jsonKernel{Release: sg.To.Release, Build: sg.To.Build}}
@@ -105,6 +112,9 @@ func printSafety(line func(label, format string, args ...any), s jsonStatus, r u
 	}
 	if n := r.State.Notice; s.Notice != nil {
 		line("Notice:", "logged-in users were told at %s that the switch to %s starts at %s", plan.FormatTime(n.SentAt), n.To.Release, plan.FormatTime(n.SwitchAt))
+	}
+	if a := r.State.Armed; s.NextRun != nil {
+		line("Next run:", "armed for %s: %s (the timer also looks every 5 minutes)", plan.FormatTime(a.At), a.Why)
 	}
 	if p := s.InProgress; p != nil && p.Phase != state.PhaseQueued {
 		line("In progress:", "%s", fmt.Sprintf("switch to %s (attempt %s) got to phase %q; if no run is under way, the next run undoes it", p.To.Release, p.Attempt, p.Phase))

@@ -227,6 +227,17 @@ type State struct {
 	Hooks []HookReport `json:"hooks,omitempty"`
 	// Notice is the last notice of a switch sent to logged-in users.
 	Notice *Notice `json:"notice,omitempty"`
+	// Armed is the run armed for when the decision may change, if any.
+	Armed *Armed `json:"armed,omitempty"`
+}
+
+// Armed is a transient timer that starts the next run at a precise time.
+type Armed struct {
+	// Name is the timer's name without ".timer".
+	Name    string    `json:"name"`
+	At      time.Time `json:"at"`
+	Why     string    `json:"why"`
+	ArmedAt time.Time `json:"armed_at"`
 }
 
 // Notice is a switch announced to logged-in users (config key notice).

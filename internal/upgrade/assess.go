@@ -29,6 +29,10 @@ type Bus interface {
 	KexecQueued(ctx context.Context) (bool, error)
 	// Wall tells every logged-in user (a switch's notice).
 	Wall(ctx context.Context, message string) error
+	// ArmRun starts kexec-upgrade.service at a given time; DisarmRun
+	// cancels that.
+	ArmRun(ctx context.Context, name string, at time.Time) error
+	DisarmRun(ctx context.Context, name string) error
 	UserspaceStarted(ctx context.Context) (time.Time, error)
 	Close()
 }

@@ -414,6 +414,16 @@ func (b fakeBus) StartKexec(ctx context.Context) error {
 	return b.r.startErr
 }
 
+func (b fakeBus) ArmRun(ctx context.Context, name string, at time.Time) error {
+	b.r.record("bus arm " + at.UTC().Format(time.RFC3339))
+	return nil
+}
+
+func (b fakeBus) DisarmRun(ctx context.Context, name string) error {
+	b.r.record("bus disarm")
+	return nil
+}
+
 func (b fakeBus) Wall(ctx context.Context, message string) error {
 	b.r.record("bus wall")
 	b.r.mu.Lock()

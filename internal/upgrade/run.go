@@ -104,6 +104,7 @@ func runLocked(ctx context.Context, env Env, force bool) (Outcome, error) {
 			st.Decision = &state.Decision{Action: string(d.Action), Check: d.Check, Reason: d.Reason, Target: targetKernel(d), At: r.Now}
 		}
 		if r.StateErr == nil {
+			armNextRun(ctx, env, &st, r)
 			if err := state.Save(env.Root, st); err != nil {
 				return out, err
 			}

@@ -223,7 +223,12 @@ func TestRunRefusesAndPostpones(t *testing.T) {
 				probe = tc.probe
 			}
 			want := append([]string(nil), probe...)
-			want = append(want, "journal "+tc.kind+" check="+tc.check, "state "+string(tc.action)+" "+tc.check)
+			want = append(want, "journal "+tc.kind+" check="+tc.check)
+			armed, _ := plan.NextRun(d, out.Report.Inputs)
+			if !armed.IsZero() {
+				want = append(want, "bus connect", "bus arm "+armed.UTC().Format(time.RFC3339), "bus close")
+			}
+			want = append(want, "state "+string(tc.action)+" "+tc.check)
 			checkCalls(t, "first Run()", calls, want)
 			events := r.journal()
 			if len(events) != 1 {
@@ -246,11 +251,17 @@ func TestRunRefusesAndPostpones(t *testing.T) {
 			// Every 5 minutes the timer runs again: the same decision is
 			// not logged again, and nothing is loaded.
 			r.now = r.now.Add(5 * time.Minute)
-			_, calls, err = r.run(ctx, false)
+			out, calls, err = r.run(ctx, false)
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("second Run() error = %v; want %v", err, tc.wantErr)
 			}
-			checkCalls(t, "second Run()", calls, probe)
+			want = append([]string(nil), probe...)
+			// The armed run moves only when its time does (dpkg busy: 20s
+			// after each look), and costs no D-Bus call otherwise.
+			if again, _ := plan.NextRun(out.Report.Decision, out.Report.Inputs); !again.Equal(armed) {
+				want = append(want, "bus connect", "bus disarm", "bus arm "+again.UTC().Format(time.RFC3339), "bus close", "state "+string(tc.action)+" "+tc.check)
+			}
+			checkCalls(t, "second Run()", calls, want)
 		})
 	}
 }
