@@ -50,13 +50,15 @@ deb: build
 deb-test:
 	packaging/test-deb.sh
 
-# VM scenarios: real kernels, systemd, dpkg and the real .deb under QEMU (two VMs at a time).
+# VM scenarios: real kernels, systemd, dpkg and the real .deb under QEMU (two VMs at a time),
+# on bookworm and trixie guests with kernels from main and backports (see README.md).
 vm-test: deb
 	$(GO) test -tags vm -count=1 -v -timeout 75m $(VM_TESTS)
 
 # A demo VM switches kernels; before/after and the history are printed.
+# GUEST=bookworm (default), bookworm+backports, trixie or trixie+backports.
 demo: deps deb
-	KU_DEMO=1 $(GO) test -tags vm -count=1 -v -run '^TestDemo$$' -timeout 45m $(VM_TESTS)
+	KU_DEMO=1 KU_DEMO_GUEST=$(GUEST) $(GO) test -tags vm -count=1 -v -run '^TestDemo$$' -timeout 45m $(VM_TESTS)
 
 # Performance figures: Go benchmarks, the cost of `status --json` as a process,
 # and the outage benchmark (kexec-upgrade vs kexec-tools by hand vs a reboot).

@@ -1,28 +1,51 @@
 #!/usr/bin/env bash
-# build-image.sh builds, or finds in the cache, the Debian bookworm guest image of the VM
-# end-to-end tests, and prints the image directory as its last line on stdout.
+# build-image.sh builds, or finds in the cache, a Debian guest image of the VM end-to-end
+# tests, and prints the image directory as its last line on stdout.
 #
-# The image holds the OLDER of the two newest linux-image-6.1.0-N-cloud-amd64 builds in the
-# archive; the NEWER one and kexec-tools (with the dependencies the guest lacks) are kept as
-# .deb files beside it, for scenarios that install them into a running guest.
+#   build-image.sh [SUITE [SOURCE]]     SUITE: bookworm (default), trixie, …
+#                                       SOURCE: main (default) or backports
 #
-# Cache: $KU_VM_CACHE (default /var/tmp/kexec-upgrade-vm)/images/<key>/, where <key> hashes
-# this script and the chosen package versions: a changed script or a new kernel in the
-# archive builds a new image. Builds run in a temporary directory under the cache, are
-# renamed into place when complete, and are serialised by a lock on $KU_VM_CACHE/build.lock.
-# The apt sources come from the host's own apt configuration (KU_VM_SOURCES may name one
-# sources file to use instead).
+# Every kernel is picked at run time from the archive, in `linux-version sort` order among
+# the linux-image-<release>-cloud-amd64 packages:
+#   old   the second newest release of SUITE, SUITE-updates and SUITE-security: the image
+#         boots it
+#   new   main: the newest release of those suites; backports: the newest release of
+#         SUITE-backports, downloaded with `-t SUITE-backports`, so a pre-dependency such as
+#         the 7.x packaging's linux-base (>= 4.17~) comes from backports too
+# The new kernel's .deb files (for 7.x: linux-image-R, linux-binary-R, linux-modules-R,
+# linux-base-R and linux-base) are exactly what the image lacks, resolved against the image's
+# own dpkg status; scenarios install them together.
+#
+# The archive's addresses come from the host's own apt configuration: the entries that serve
+# the host's Debian release (main archive) and its -security suite; the other suites are the
+# same addresses with another suite name. apt runs with a private configuration, lists and
+# cache under the cache directory, so the host's apt state is never touched. KU_VM_MIRROR and
+# KU_VM_SECURITY_MIRROR override the two addresses.
+#
+# Cache: $KU_VM_CACHE (default /var/tmp/kexec-upgrade-vm), in two layers:
+#   images/base/<suite>-<key>/           the file system and what does not depend on the new
+#                                        kernel; <key> hashes this script, the suite, the old
+#                                        kernel and the other cached packages' versions
+#   images/<suite>-<source>-<key>/       one per suite+source: the base's files as hard links
+#                                        plus the new kernel's packages; <key> adds them
+# so a new kernel in backports costs a download, not a new file system. A changed script or
+# a new old kernel builds a new base. Builds run in a temporary directory, are renamed into
+# place when complete, and are serialised per suite by a lock on $KU_VM_CACHE/build-<suite>.lock
+# (two suites build at once). The archive's lists are refreshed when older than
+# $KU_VM_LISTS_MAX_AGE minutes (default 720).
 #
 # Layout of an image directory:
 #   base.raw          ext4 file system of the guest (the whole disk /dev/vda, no partitions)
 #   vmlinuz, initrd   the old kernel and its initramfs, for QEMU's direct kernel boot
 #   id_ed25519        the key that logs in as root
+#   dpkg.status       the image's /var/lib/dpkg/status
 #   debs/old/*.deb    the old kernel's package
-#   debs/new/*.deb    the new kernel's package
+#   debs/new/*.deb    the new kernel's packages
 #   debs/kexec/*.deb  kexec-tools and the packages it needs that the image lacks
 #   debs/metrics/*.deb prometheus-node-exporter and the packages it needs that the image lacks
-#   manifest.env      releases, versions, file names and the guest's clock epoch (the
-#                     earliest time systemd lets the clock have), as shell assignments
+#   manifest.env      suite, source, releases, versions, file names, systemd's version and
+#                     the guest's clock epoch (the earliest time systemd lets the clock have),
+#                     as shell assignments
 set -euo pipefail
 
 self=$(readlink -f "$0")
@@ -47,6 +70,11 @@ essential_hook() {
 		RESUME=none
 	CONF
 	printf '%s\n' virtio_pci virtio_blk >"$root/usr/share/initramfs-tools/modules.d/ku-vm"
+	# No documentation in the packages installed from here on. (mmdebstrap's --dpkgopt would
+	# also filter the Essential packages, through a filter that costs minutes per build.)
+	mkdir -p "$root/etc/dpkg/dpkg.cfg.d"
+	printf 'path-exclude=%s\n' '/usr/share/doc/*' '/usr/share/man/*' '/usr/share/info/*' \
+		'/usr/share/locale/*' '/usr/share/lintian/*' >"$root/etc/dpkg/dpkg.cfg.d/ku-vm-nodoc"
 	# No fsck of the root file system: passno 0. A scenario's guest clock may lie before
 	# the time the image was made, and e2fsck would stop to fix the superblock times.
 	printf '%s\n' '/dev/vda / ext4 rw,errors=remount-ro 0 0' >"$root/etc/fstab"
@@ -54,7 +82,7 @@ essential_hook() {
 
 # customize_hook runs inside mmdebstrap after all packages are installed.
 customize_hook() {
-	local root=$1 out=$2 new_pkg=$3
+	local root=$1 out=$2
 	# Fixed identity: tests compare boot_id, never machine-id.
 	echo 0d7d1d5e5c2a4f0b9b0e8a7c6d5e4f30 >"$root/etc/machine-id"
 	echo ku-vm >"$root/etc/hostname"
@@ -87,6 +115,9 @@ customize_hook() {
 	# each boot under TCG.
 	chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
 		e2scrub_all.timer e2scrub_reap.service fstrim.timer
+	# Every guest boots a fresh copy of this image: without the stamps of an updated /usr,
+	# each boot would rebuild the linker and journal catalog caches (ConditionNeedsUpdate=).
+	chroot "$root" /usr/lib/systemd/systemd-update-done
 	# QEMU's -cpu max offers SVM/VMX: udev would load KVM modules nobody uses.
 	printf 'blacklist %s\n' kvm kvm_amd kvm_intel >"$root/etc/modprobe.d/ku-vm.conf"
 	# No login prompt on the serial console: agetty hangs the line up when it starts, which
@@ -129,79 +160,181 @@ customize_hook() {
 	# Packages that scenarios install into a running guest: downloaded by the guest's own
 	# apt, so exactly the missing dependencies come along.
 	local d
-	for d in new kexec metrics; do
+	for d in kexec metrics; do
 		rm -rf "$root/var/cache/ku-vm-$d"
 		mkdir -p "$root/var/cache/ku-vm-$d/partial" "$out/debs/$d"
 	done
 	chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends \
-		-o Dir::Cache::Archives=/var/cache/ku-vm-new/ install --download-only "$new_pkg" >&2
-	chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends \
 		-o Dir::Cache::Archives=/var/cache/ku-vm-kexec/ install --download-only kexec-tools >&2
 	chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends \
 		-o Dir::Cache::Archives=/var/cache/ku-vm-metrics/ install --download-only prometheus-node-exporter >&2
-	for d in new kexec metrics; do
+	for d in kexec metrics; do
 		cp "$root/var/cache/ku-vm-$d/"*.deb "$out/debs/$d/"
 		rm -rf "$root/var/cache/ku-vm-$d"
 	done
 }
 
-# build builds the image if the cache lacks it and prints its directory.
+# apt_env SUITE sets up the private apt configuration of the suite (APT_CONFIG) with the
+# archive's addresses derived from the host's apt sources, and refreshes its lists when they
+# are missing or old.
+apt_env() {
+	local suite=$1 codename main_uri=${KU_VM_MIRROR:-} security_uri=${KU_VM_SECURITY_MIRROR:-} uri rel
+	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	if [ -z "$main_uri" ] || [ -z "$security_uri" ]; then
+		# The host's configuration, whatever its format (one-line or deb822).
+		while IFS=$'\t' read -r uri rel; do
+			case $rel in
+			"$codename") [ -n "$main_uri" ] || main_uri=$uri ;;
+			"$codename-security" | "$codename/updates") [ -n "$security_uri" ] || security_uri=$uri ;;
+			esac
+		done < <(env -u APT_CONFIG apt-get indextargets --no-release-info 'Identifier: Packages' \
+			--format $'$(REPO_URI)\t$(RELEASE)')
+	fi
+	[ -n "$main_uri" ] || die "no entry for the host's release ${codename:-(unknown)} in its apt sources (set KU_VM_MIRROR)"
+	[ -n "$security_uri" ] || die "no entry for ${codename:-(unknown)}-security in the host's apt sources (set KU_VM_SECURITY_MIRROR)"
+	main_uri=${main_uri%/}
+	security_uri=${security_uri%/}
+
+	aptdir=$cache/apt/$suite
+	mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" "$aptdir/empty"
+	# The sources the image's apt knows (no backports: a guest is a plain SUITE system) and
+	# those the private apt knows (with backports).
+	keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+	guest_sources=(
+		"deb [signed-by=$keyring] $main_uri $suite main"
+		"deb [signed-by=$keyring] $main_uri $suite-updates main"
+		"deb [signed-by=$keyring] $security_uri $suite-security main"
+	)
+	{
+		printf '%s\n' "${guest_sources[@]}"
+		echo "deb [signed-by=$keyring] $main_uri $suite-backports main"
+	} >"$aptdir/sources.list.new"
+	local changed=1
+	if cmp -s "$aptdir/sources.list.new" "$aptdir/sources.list"; then
+		changed=0
+		rm "$aptdir/sources.list.new"
+	else
+		mv "$aptdir/sources.list.new" "$aptdir/sources.list"
+	fi
+	export APT_CONFIG=$aptdir/apt.conf
+	cat >"$APT_CONFIG" <<-CONF
+		Dir::Etc::Parts "$aptdir/empty";
+		Dir::Etc::SourceList "$aptdir/sources.list";
+		Dir::Etc::SourceParts "$aptdir/empty";
+		Dir::Etc::Preferences "$aptdir/empty";
+		Dir::Etc::PreferencesParts "$aptdir/empty";
+		Dir::State "$aptdir";
+		Dir::State::Lists "$aptdir/lists";
+		Dir::Cache "$aptdir/cache";
+		APT::Architecture "amd64";
+		APT::Architectures { "amd64"; };
+		APT::Install-Recommends "false";
+		Acquire::GzipIndexes "false";
+		Acquire::Languages "none";
+		Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";
+		Acquire::IndexTargets::deb::DEP-11::DefaultEnabled "false";
+		Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled "false";
+		Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled "false";
+	CONF
+	local max_age=${KU_VM_LISTS_MAX_AGE:-720}
+	if [ "$changed" = 1 ] || [ ! -f "$aptdir/lists.stamp" ] ||
+		[ -n "$(find "$aptdir/lists.stamp" -mmin "+$max_age")" ]; then
+		echo "build-image.sh: refreshing the $suite lists" >&2
+		apt-get -q update >&2
+		touch "$aptdir/lists.stamp"
+	fi
+}
+
+# releases SUITE... prints the linux-image-<release>-cloud-amd64 releases the suites' lists
+# name, in `linux-version sort` order.
+releases() {
+	local s f
+	for s; do
+		for f in "$aptdir/lists/"*_dists_"${s//\//_}"_main_binary-amd64_Packages; do
+			[ -f "$f" ] || continue
+			sed -n 's/^Package: linux-image-\([0-9].*-cloud-amd64\)$/\1/p' "$f"
+		done
+	done | sort -u | linux-version sort
+}
+
+# series_of RELEASE prints the kernel's upstream major.minor: 6.1 for 6.1.0-57-cloud-amd64,
+# 6.12 for 6.12.118+deb13-cloud-amd64.
+series_of() {
+	printf '%s\n' "$1" | sed -n 's/^\([0-9]*\.[0-9]*\)[.+-].*/\1/p'
+}
+
+# candidate PKG prints the version apt would install ("" if none).
+candidate() {
+	apt-cache policy "$1" | awk '$1 == "Candidate:" && $2 != "(none)" {print $2}'
+}
+
+# build builds the image of SUITE and SOURCE if the cache lacks it and prints its directory.
 build() {
+	suite=${1:-bookworm}
+	source=${2:-main}
+	case $suite in "" | *[!a-z]*) die "suite $suite: want a Debian code name such as bookworm or trixie" ;; esac
+	case $source in main | backports) ;; *) die "source $source: want main or backports" ;; esac
 	cache=${KU_VM_CACHE:-/var/tmp/kexec-upgrade-vm}
-	mkdir -p "$cache/images" "$cache/debs"
-	exec 9>"$cache/build.lock"
+	mkdir -p "$cache/images/base" "$cache/debs/$suite"
+	exec 9>"$cache/build-$suite.lock"
 	flock 9
 
 	"$here/host-deps.sh"
+	apt_env "$suite"
 
-	# apt sources: the host's own configuration, only the entries of this Debian release signed
-	# by the Debian archive keyring (third-party repositories need keys the guest lacks).
-	sources=()
-	if [ -n "${KU_VM_SOURCES:-}" ]; then
-		sources=("$KU_VM_SOURCES")
-	else
-		for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-			[ -f "$f" ] || continue
-			grep -Eq '^[^#]*bookworm' "$f" || continue
-			if grep -Eqi '^[^#]*signed-by' "$f" && ! grep -Eqi '^[^#]*signed-by.*debian-archive-keyring' "$f"; then
-				continue
-			fi
-			sources+=("$f")
-		done
-	fi
-	[ ${#sources[@]} -gt 0 ] || die "no bookworm apt sources found in /etc/apt (set KU_VM_SOURCES)"
-
-	kernel_packages() {
-		apt-cache search --names-only '^linux-image-6.1.0-[0-9]+-cloud-amd64$' | awk '{print $1}' | sort -V | tail -n 2
-	}
-	candidate() {
-		apt-cache policy "$1" | awk '$1 == "Candidate:" {print $2}'
-	}
-	mapfile -t kernels < <(kernel_packages)
-	if [ ${#kernels[@]} -lt 2 ] || [ -z "$(candidate kexec-tools)" ]; then
-		apt-get update -qq >&2
-		mapfile -t kernels < <(kernel_packages)
-	fi
-	[ ${#kernels[@]} -eq 2 ] || die "need two linux-image-6.1.0-*-cloud-amd64 packages in the archive, found: ${kernels[*]:-none}"
-	old_pkg=${kernels[0]}
-	new_pkg=${kernels[1]}
+	# The suite's own kernel series: the one its linux-image-cloud-amd64 meta package
+	# depends on (a suite may carry another series beside it, as bookworm-security carries
+	# 6.12 beside 6.1).
+	local meta series
+	meta=$(apt-cache show "linux-image-cloud-amd64=$(candidate linux-image-cloud-amd64)" 2>/dev/null |
+		sed -n 's/^Depends:.*linux-image-\([0-9][^ ,]*-cloud-amd64\).*/\1/p' | head -n 1)
+	series=$(series_of "$meta")
+	[ -n "$series" ] || die "linux-image-cloud-amd64 of $suite names no kernel release (${meta:-none})"
+	mapfile -t main_rels < <(releases "$suite" "$suite-updates" "$suite-security" | while read -r r; do
+		[ "$(series_of "$r")" != "$series" ] || echo "$r"
+	done)
+	[ ${#main_rels[@]} -ge 2 ] || die "need two $series linux-image-*-cloud-amd64 releases in $suite(-updates,-security), found: ${main_rels[*]:-none}"
+	old_rel=${main_rels[-2]}
+	case $source in
+	main) new_rel=${main_rels[-1]} target_release="" ;;
+	backports)
+		mapfile -t bpo_rels < <(releases "$suite-backports")
+		[ ${#bpo_rels[@]} -ge 1 ] || die "no linux-image-*-cloud-amd64 in $suite-backports"
+		new_rel=${bpo_rels[-1]} target_release=$suite-backports
+		;;
+	esac
+	[ "$(linux-version sort "$old_rel" "$new_rel" | tail -n 1)" = "$new_rel" ] && [ "$old_rel" != "$new_rel" ] ||
+		die "the new kernel $new_rel does not sort after the old one $old_rel"
+	old_pkg=linux-image-$old_rel
+	new_pkg=linux-image-$new_rel
 	old_ver=$(candidate "$old_pkg")
 	new_ver=$(candidate "$new_pkg")
 	kexec_ver=$(candidate kexec-tools)
+	metrics_ver=$(candidate prometheus-node-exporter)
+	[ -n "$old_ver" ] && [ -n "$new_ver" ] && [ -n "$kexec_ver" ] && [ -n "$metrics_ver" ] ||
+		die "no candidate for $old_pkg ($old_ver), $new_pkg ($new_ver), kexec-tools ($kexec_ver) or prometheus-node-exporter ($metrics_ver)"
 
-	key=$({
-		cat "$self"
-		echo "$old_pkg=$old_ver"
-		echo "$new_pkg=$new_ver"
-		echo "kexec-tools=$kexec_ver"
+	base_key=$({
+		# What makes the base, not how the kernels are picked.
+		declare -f essential_hook customize_hook build_base
+		echo "$suite $old_pkg=$old_ver kexec-tools=$kexec_ver prometheus-node-exporter=$metrics_ver"
+		printf '%s\n' "${guest_sources[@]}"
 	} | sha256sum | cut -c1-16)
-	image="$cache/images/$key"
-	if [ -f "$image/manifest.env" ]; then
-		echo "$image"
-		exit 0
-	fi
+	base=$cache/images/base/$suite-$base_key
+	[ -f "$base/base.env" ] || build_base
+	key=$({
+		declare -f build_layer
+		echo "$base_key $source $new_pkg=$new_ver"
+	} | sha256sum | cut -c1-16)
+	image=$cache/images/$suite-$source-$key
+	[ -f "$image/manifest.env" ] || build_layer
+	echo "$image"
+}
 
-	echo "build-image.sh: building $image (old $old_pkg $old_ver, new $new_pkg $new_ver)" >&2
+# build_base builds the file system of the suite with the old kernel into $base.
+build_base() {
+	echo "build-image.sh: building $base ($suite, old kernel $old_pkg $old_ver)" >&2
+	local tmp start
 	tmp=$(mktemp -d "$cache/build.XXXXXX")
 	# --one-file-system: should a failed build leave something mounted in the root, the
 	# clean-up must not descend into it.
@@ -212,88 +345,127 @@ build() {
 
 	start=$SECONDS
 	# shellcheck disable=SC2016 # "$1" in the hooks is mmdebstrap's, expanded by the hook's shell.
-	mmdebstrap --mode=root --variant=minbase \
+	# The private apt configuration is the host's business, not the guest's.
+	env -u APT_CONFIG mmdebstrap --mode=root --variant=minbase \
 		--include="systemd,systemd-sysv,dbus,udev,kmod,initramfs-tools,openssh-server,busybox,iproute2,procps,tzdata,zstd,$old_pkg" \
 		--aptopt='APT::Install-Recommends "false"' \
-		--dpkgopt='path-exclude=/usr/share/doc/*' \
-		--dpkgopt='path-exclude=/usr/share/man/*' \
-		--dpkgopt='path-exclude=/usr/share/info/*' \
-		--dpkgopt='path-exclude=/usr/share/locale/*' \
-		--dpkgopt='path-exclude=/usr/share/lintian/*' \
 		--skip=essential/unlink --skip=download/empty \
 		--setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
-		--setup-hook="sync-in '$cache/debs' /var/cache/apt/archives/" \
+		--setup-hook="sync-in '$cache/debs/$suite' /var/cache/apt/archives/" \
 		--essential-hook="'$tmp/build-image.sh' --essential-hook \"\$1\"" \
-		--customize-hook="'$tmp/build-image.sh' --customize-hook \"\$1\" '$tmp' '$new_pkg'" \
-		--customize-hook="sync-out /var/cache/apt/archives '$cache/debs'" \
-		bookworm "$tmp/root" "${sources[@]}" >&2
+		--customize-hook="'$tmp/build-image.sh' --customize-hook \"\$1\" '$tmp'" \
+		--customize-hook="sync-out /var/cache/apt/archives '$cache/debs/$suite'" \
+		"$suite" "$tmp/root" "${guest_sources[@]}" >&2
 	echo "build-image.sh: mmdebstrap took $((SECONDS - start)) s" >&2
 
-	old_rel=${old_pkg#linux-image-}
-	new_rel=${new_pkg#linux-image-}
 	cp "$tmp/root/boot/vmlinuz-$old_rel" "$tmp/vmlinuz"
 	cp "$tmp/root/boot/initrd.img-$old_rel" "$tmp/initrd"
+	cp "$tmp/root/var/lib/dpkg/status" "$tmp/dpkg.status"
 	# systemd moves a clock that is earlier than its build time (TIME_EPOCH) forward to it;
 	# Debian clamps the files' times to that build time, so the binary's mtime tells it.
+	local clock_epoch systemd_ver
 	clock_epoch=$(stat -c %Y "$tmp/root/usr/lib/systemd/systemd")
+	systemd_ver=$(dpkg-query --admindir="$tmp/root/var/lib/dpkg" -W -f '${Version}' systemd)
 	mkdir -p "$tmp/debs/old"
-	old_deb="${old_pkg}_${old_ver//:/%3a}_amd64.deb"
-	cp "$cache/debs/$old_deb" "$tmp/debs/old/"
+	local old_deb="${old_pkg}_${old_ver//:/%3a}_amd64.deb"
+	cp "$cache/debs/$suite/$old_deb" "$tmp/debs/old/"
 
 	# The package cache keeps only what this image installed; it would grow with every update.
 	declare -A installed=()
+	local format deb f
 	# shellcheck disable=SC2016 # a dpkg-query format, not shell
 	format='${Package}_${Version}_${Architecture}.deb\n'
 	while read -r deb; do
 		installed[${deb/:/%3a}]=1
 	done < <(dpkg-query --admindir="$tmp/root/var/lib/dpkg" -W -f "$format")
-	for f in "$cache/debs/"*.deb; do
+	for f in "$cache/debs/$suite/"*.deb; do
 		[ -n "${installed[$(basename "$f")]:-}" ] || rm -f "$f"
 	done
 
 	mke2fs -q -t ext4 -L ku-root -d "$tmp/root" -F "$tmp/base.raw" 3G >&2
 	rm -rf --one-file-system "$tmp/root"
 
-	new_debs=("$tmp/debs/new/${new_pkg}"_*.deb)
-	new_deb=$(basename "${new_debs[0]}")
-	kexec_debs=""
+	local kexec_debs="" metrics_debs=""
 	for f in "$tmp/debs/kexec/"*.deb; do
 		kexec_debs+="$(basename "$f") "
 	done
-	metrics_debs=""
 	for f in "$tmp/debs/metrics/"*.deb; do
 		metrics_debs+="$(basename "$f") "
 	done
-	cat >"$tmp/manifest.env" <<-EOF
+	cat >"$tmp/base.env" <<-EOF
+	SUITE=$suite
+	SYSTEMD_VERSION=$systemd_ver
 	OLD_PACKAGE=$old_pkg
 	OLD_VERSION=$old_ver
 	OLD_RELEASE=$old_rel
 	OLD_DEB=debs/old/$old_deb
-	NEW_PACKAGE=$new_pkg
-	NEW_VERSION=$new_ver
-	NEW_RELEASE=$new_rel
-	NEW_DEB=debs/new/$new_deb
 	KEXEC_DEBS="${kexec_debs% }"
 	METRICS_DEBS="${metrics_debs% }"
 	CLOCK_EPOCH=$clock_epoch
 	EOF
 
+	mv "$tmp" "$base"
+	trap - EXIT
+	# Older bases of this suite are of no further use (the images made from them hold hard
+	# links to their files; a running VM keeps its open backing file).
+	local old
+	for old in "$cache/images/base/$suite"-*; do
+		[ "$old" = "$base" ] || rm -rf --one-file-system "$old"
+	done
+	echo "build-image.sh: base ready in $((SECONDS - start)) s" >&2
+}
+
+# build_layer makes the image of the suite and source from $base and the new kernel's
+# packages.
+build_layer() {
+	echo "build-image.sh: building $image ($suite $source: $old_pkg $old_ver → $new_pkg $new_ver)" >&2
+	local tmp start=$SECONDS f name
+	tmp=$(mktemp -d "$cache/build.XXXXXX")
+	trap 'rm -rf --one-file-system "$tmp"' EXIT
+	cp -al "$base/." "$tmp/"
+	mkdir -p "$tmp/debs/new/partial"
+	# What the image lacks for the new kernel, as the image's own apt would resolve it.
+	apt-get -q -y -o Dir::State::status="$base/dpkg.status" -o Dir::Cache::Archives="$tmp/debs/new/" \
+		-o APT::Sandbox::User=root \
+		${target_release:+-t "$target_release"} install --download-only "$new_pkg=$new_ver" >&2
+	rm -rf "$tmp/debs/new/partial" "$tmp/debs/new/lock"
+	local new_deb="" new_debs=""
+	for f in "$tmp/debs/new/"*.deb; do
+		name=$(basename "$f")
+		new_debs+="$name "
+		case $name in "${new_pkg}_"*) new_deb=$name ;; esac
+	done
+	[ -n "$new_deb" ] || die "apt did not download $new_pkg=$new_ver"
+	{
+		cat "$base/base.env"
+		cat <<-EOF
+		SOURCE=$source
+		NEW_PACKAGE=$new_pkg
+		NEW_VERSION=$new_ver
+		NEW_RELEASE=$new_rel
+		NEW_DEB=debs/new/$new_deb
+		NEW_DEBS="${new_debs% }"
+		EOF
+	} >"$tmp/manifest.env"
 	mv "$tmp" "$image"
 	trap - EXIT
-	# Older images are of no further use; a running VM keeps its open backing file.
-	for old in "$cache/images"/*; do
+	local old
+	for old in "$cache/images/$suite-$source"-*; do
 		[ "$old" = "$image" ] || rm -rf --one-file-system "$old"
 	done
-	echo "build-image.sh: image ready in $((SECONDS - start)) s" >&2
-	echo "$image"
+	# Images of the layout before the layers (a bare key) are of no further use.
+	for old in "$cache/images/"*; do
+		case $(basename "$old") in *[!0-9a-f]*) ;; *) rm -rf --one-file-system "$old" ;; esac
+	done
+	echo "build-image.sh: image ready in $((SECONDS - start)) s: $(echo "$new_debs" | wc -w) packages for the new kernel" >&2
 }
 
 # Everything runs from functions, which bash reads whole before running them, so that an
 # edit of this file while a build runs cannot change what the build executes.
 case "${1:-}" in
 --essential-hook) essential_hook "$2" ;;
---customize-hook) customize_hook "$2" "$3" "$4" ;;
-"") build ;;
-*) die "usage: build-image.sh (no arguments)" ;;
+--customize-hook) customize_hook "$2" "$3" ;;
+--*) die "usage: build-image.sh [SUITE [main|backports]]" ;;
+*) build "$@" ;;
 esac
 exit

@@ -97,3 +97,31 @@ func TestConsoleWait(t *testing.T) {
 		t.Errorf("wait after the stream ended = %v; want closed", res)
 	}
 }
+
+func TestParseGuest(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     Guest
+		wantErr  bool
+	}{
+		{name: "suite_alone", in: "bookworm", want: Bookworm},
+		{name: "main_spelled_out", in: "trixie+main", want: Trixie},
+		{name: "backports", in: "trixie+backports", want: TrixieBackports},
+		{name: "unknown_source", in: "trixie+sid", wantErr: true},
+		{name: "empty", in: "", wantErr: true},
+		{name: "not_a_code_name", in: "Debian 13", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseGuest(tc.in)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Fatalf("ParseGuest(%q) = %v, %v; want %v (error %v)", tc.in, got, err, tc.want, tc.wantErr)
+			}
+			if err == nil {
+				if back, _ := ParseGuest(got.String()); back != got {
+					t.Errorf("ParseGuest(%q.String() = %q) = %v; want it back", got, got.String(), back)
+				}
+			}
+		})
+	}
+}

@@ -21,14 +21,21 @@ func TestDemo(t *testing.T) {
 	show := func(vm *VM, cmd string) {
 		fmt.Printf("# %s\n%s", cmd, vm.Run(t, cmd))
 	}
-	say("booting a Debian bookworm VM under QEMU (software emulation: this takes a minute)")
-	vm := productGuest(t, "demo", clockInWindow, scenarioConfig)
+	g := Bookworm
+	if name := os.Getenv("KU_DEMO_GUEST"); name != "" {
+		var err error
+		if g, err = ParseGuest(name); err != nil {
+			t.Fatalf("KU_DEMO_GUEST: %v", err)
+		}
+	}
+	say("booting a Debian %s VM under QEMU (software emulation: this takes a minute)", g)
+	vm := productGuestWith(t, Options{Name: "demo", Clock: clockInWindow, Guest: g}, scenarioConfig)
 	oldK, newK := vm.Kernels()
 	say("kexec-upgrade is installed from the freshly built package; its configuration:")
 	show(vm, "cat /etc/kexec-upgrade/config.d/50-scenario.toml")
 	say("before: the VM runs %s", oldK.Release)
 	show(vm, "uname -rv")
-	say("a security update installs %s (%s), as unattended-upgrades would", newK.Package, newK.Version)
+	say("an update installs %s (%s), as unattended-upgrades or an admin would", newK.Package, newK.Version)
 	mark := vm.SerialMark()
 	installNewKernel(t, vm)
 	show(vm, "kexec-upgrade status")

@@ -15,6 +15,50 @@ import (
 	"time"
 )
 
+// Guest names a kind of guest image: a Debian suite and where its new kernel comes from.
+type Guest struct {
+	// Suite is the Debian code name of the guest's release: bookworm or trixie.
+	Suite string
+	// Source is where the new kernel comes from: "main" (the suite with its -updates and
+	// -security suites, like the old kernel) or "backports" (SUITE-backports).
+	Source string
+}
+
+// The guests of the suite's matrix. Every kernel is picked at run time (build-image.sh).
+var (
+	// Bookworm runs the second newest 6.1 kernel of bookworm; the new one is the newest.
+	Bookworm = Guest{Suite: "bookworm", Source: "main"}
+	// BookwormBackports runs the same 6.1 kernel; the new one is bookworm-backports' newest (6.12+deb12).
+	BookwormBackports = Guest{Suite: "bookworm", Source: "backports"}
+	// Trixie runs the second newest 6.12 kernel of trixie; the new one is the newest.
+	Trixie = Guest{Suite: "trixie", Source: "main"}
+	// TrixieBackports runs the same 6.12 kernel; the new one is trixie-backports' newest (7.x).
+	TrixieBackports = Guest{Suite: "trixie", Source: "backports"}
+)
+
+// String names the guest as "bookworm" or "trixie+backports".
+func (g Guest) String() string {
+	if g.Source == "" || g.Source == "main" {
+		return g.Suite
+	}
+	return g.Suite + "+" + g.Source
+}
+
+// ParseGuest reads a guest's name as String writes it: "trixie", "trixie+backports".
+func ParseGuest(s string) (Guest, error) {
+	suite, source, ok := strings.Cut(s, "+")
+	if !ok {
+		source = "main"
+	}
+	if suite == "" || strings.Trim(suite, "abcdefghijklmnopqrstuvwxyz") != "" {
+		return Guest{}, fmt.Errorf("guest %q: the suite must be a Debian code name such as bookworm or trixie", s)
+	}
+	if source != "main" && source != "backports" {
+		return Guest{}, fmt.Errorf("guest %q: the kernel source must be main or backports", s)
+	}
+	return Guest{Suite: suite, Source: source}, nil
+}
+
 // KernelInfo describes one of the two kernel builds the suite uses.
 type KernelInfo struct {
 	// Package is the Debian package name, e.g. linux-image-6.1.0-55-cloud-amd64.
@@ -23,12 +67,17 @@ type KernelInfo struct {
 	Version string
 	// Release is the kernel release as uname -r prints it, e.g. 6.1.0-55-cloud-amd64.
 	Release string
-	// Deb is the absolute path of the cached .deb file.
+	// Deb is the absolute path of the cached .deb file of Package.
 	Deb string
+	// Debs are the absolute paths of every .deb the guest needs to install the kernel:
+	// Deb and, for a kernel from backports, its dependencies the image lacks (for the 7.x
+	// packaging: linux-binary-R, linux-modules-R, linux-base-R and linux-base).
+	Debs []string
 }
 
 // image is a built guest image: see build-image.sh for its layout.
 type image struct {
+	guest     Guest
 	dir       string
 	base      string
 	kernel    string
@@ -38,42 +87,51 @@ type image struct {
 	kexecDebs []string
 	// metricsDebs are prometheus-node-exporter and what it needs that the image lacks.
 	metricsDebs []string
+	// systemdVersion is the guest's systemd package version.
+	systemdVersion string
 	// clockEpoch is the earliest wall-clock time the guest's systemd accepts: it moves
 	// an earlier clock forward to this instant at boot.
 	clockEpoch time.Time
 }
 
-// loadImage runs build-image.sh, which returns the cached image at once or builds it
-// (serialised by its lock, so parallel tests and processes share one build), and reads
-// the image's manifest. The script's diagnostics go to the test's log directory.
-func loadImage(t *testing.T) *image {
+// loadImage runs build-image.sh for the guest, which returns the cached image at once or
+// builds it (serialised per suite by its lock, so parallel tests and processes share one
+// build), and reads the image's manifest. The script's diagnostics go to the test's log
+// directory.
+func loadImage(t *testing.T, g Guest) *image {
 	t.Helper()
+	if g == (Guest{}) {
+		g = Bookworm
+	}
 	script, err := filepath.Abs("build-image.sh")
 	if err != nil {
 		t.Fatalf("locate build-image.sh: %v", err)
 	}
-	logPath := filepath.Join(testLogDir(t), "image-build.log")
+	logPath := filepath.Join(testLogDir(t), "image-build-"+strings.ReplaceAll(g.String(), "+", "-")+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatalf("open image build log: %v", err)
 	}
 	defer logFile.Close()
 	var stdout bytes.Buffer
-	cmd := exec.Command(script)
+	cmd := exec.Command(script, g.Suite, g.Source)
 	cmd.Stdout = &stdout
 	cmd.Stderr = logFile
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("build-image.sh: %v\n%s\nfull log: %s", err, tailFile(logPath, 40), logPath)
 	}
-	if d := time.Since(start); d > time.Minute {
-		t.Logf("image build took %v (log %s)", d.Round(time.Second), logPath)
+	if d := time.Since(start); d > 20*time.Second {
+		t.Logf("image %s: build took %v (log %s)", g, d.Round(time.Second), logPath)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	dir := lines[len(lines)-1]
 	img, err := readManifest(dir)
 	if err != nil {
 		t.Fatalf("read image from build-image.sh output %q: %v", dir, err)
+	}
+	if img.guest != g {
+		t.Fatalf("build-image.sh %s %s returned an image of %s (%s)", g.Suite, g.Source, img.guest, dir)
 	}
 	return img
 }
@@ -97,7 +155,7 @@ func readManifest(dir string) (*image, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
-	for _, name := range []string{"OLD_RELEASE", "OLD_DEB", "NEW_RELEASE", "NEW_DEB", "KEXEC_DEBS", "METRICS_DEBS", "CLOCK_EPOCH"} {
+	for _, name := range []string{"SUITE", "SOURCE", "OLD_RELEASE", "OLD_DEB", "NEW_RELEASE", "NEW_DEB", "NEW_DEBS", "KEXEC_DEBS", "METRICS_DEBS", "CLOCK_EPOCH"} {
 		if vals[name] == "" {
 			return nil, fmt.Errorf("manifest: %s is missing", name)
 		}
@@ -107,12 +165,14 @@ func readManifest(dir string) (*image, error) {
 		return nil, fmt.Errorf("manifest: CLOCK_EPOCH: %w", err)
 	}
 	img := &image{
-		clockEpoch: time.Unix(epoch, 0).UTC(),
-		dir:        dir,
-		base:       filepath.Join(dir, "base.raw"),
-		kernel:     filepath.Join(dir, "vmlinuz"),
-		initrd:     filepath.Join(dir, "initrd"),
-		key:        filepath.Join(dir, "id_ed25519"),
+		guest:          Guest{Suite: vals["SUITE"], Source: vals["SOURCE"]},
+		systemdVersion: vals["SYSTEMD_VERSION"],
+		clockEpoch:     time.Unix(epoch, 0).UTC(),
+		dir:            dir,
+		base:           filepath.Join(dir, "base.raw"),
+		kernel:         filepath.Join(dir, "vmlinuz"),
+		initrd:         filepath.Join(dir, "initrd"),
+		key:            filepath.Join(dir, "id_ed25519"),
 		old: KernelInfo{
 			Package: vals["OLD_PACKAGE"],
 			Version: vals["OLD_VERSION"],
@@ -126,6 +186,10 @@ func readManifest(dir string) (*image, error) {
 			Deb:     filepath.Join(dir, vals["NEW_DEB"]),
 		},
 	}
+	for _, name := range strings.Fields(vals["NEW_DEBS"]) {
+		img.new.Debs = append(img.new.Debs, filepath.Join(dir, "debs", "new", name))
+	}
+	img.old.Debs = []string{img.old.Deb}
 	for _, name := range strings.Fields(vals["KEXEC_DEBS"]) {
 		img.kexecDebs = append(img.kexecDebs, filepath.Join(dir, "debs", "kexec", name))
 	}
@@ -133,6 +197,7 @@ func readManifest(dir string) (*image, error) {
 		img.metricsDebs = append(img.metricsDebs, filepath.Join(dir, "debs", "metrics", name))
 	}
 	files := []string{img.base, img.kernel, img.initrd, img.key, img.old.Deb, img.new.Deb}
+	files = append(files, img.new.Debs...)
 	files = append(files, img.kexecDebs...)
 	for _, p := range append(files, img.metricsDebs...) {
 		if _, err := os.Stat(p); err != nil {
@@ -140,28 +205,6 @@ func readManifest(dir string) (*image, error) {
 		}
 	}
 	return img, nil
-}
-
-// Kernels returns the kernel the image boots (old) and the newer build that scenarios
-// install into a guest (new), with their cached .deb files. It builds the image if needed.
-func Kernels(t *testing.T) (old, new KernelInfo) {
-	t.Helper()
-	img := loadImage(t)
-	return img.old, img.new
-}
-
-// ClockEpoch returns the earliest wall-clock time a guest can have: systemd moves an
-// earlier clock forward to its own build time at boot. Options.Clock must not be earlier.
-func ClockEpoch(t *testing.T) time.Time {
-	t.Helper()
-	return loadImage(t).clockEpoch
-}
-
-// KexecToolsDebs returns the cached kexec-tools .deb and the .debs of the packages it
-// needs that the image lacks: `dpkg -i` them together in a guest.
-func KexecToolsDebs(t *testing.T) []string {
-	t.Helper()
-	return loadImage(t).kexecDebs
 }
 
 // tailFile returns the last n lines of a file, or a note why it could not be read.

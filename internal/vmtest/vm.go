@@ -39,6 +39,8 @@ var bootedLine = regexp.MustCompile(`KU-BOOTED (\S+) ([0-9a-f]{8}-[0-9a-f]{4}-[0
 type Options struct {
 	// Name names the guest in logs; default "vm". Names must differ within one test.
 	Name string
+	// Guest is the kind of guest image; default Bookworm.
+	Guest Guest
 	// Clock is the guest's real-time clock at QEMU's start; zero means the host's now.
 	// The clock runs on from there with the guest's virtual time (a boot takes 20-100 s
 	// of it) and is kept across PowerCycle. It must not be before ClockEpoch: systemd
@@ -86,7 +88,7 @@ func Start(t *testing.T, opt Options) *VM {
 	if opt.Memory == 0 {
 		opt.Memory = 1024
 	}
-	img := loadImage(t)
+	img := loadImage(t, opt.Guest)
 	if !opt.Clock.IsZero() && opt.Clock.Before(img.clockEpoch) {
 		t.Fatalf("Options.Clock %s is before the guest's clock epoch %s: systemd would move the clock forward at boot",
 			opt.Clock.UTC().Format(time.RFC3339), img.clockEpoch.Format(time.RFC3339))
@@ -128,7 +130,8 @@ func Start(t *testing.T, opt Options) *VM {
 	start := time.Now()
 	vm.launch(t, overlay, opt)
 	rel, id := vm.WaitBootedSince(t, 0, BootTimeout)
-	t.Logf("VM %s: booted %s (boot_id %s) in %v; logs in %s", vm.name, rel, id, time.Since(start).Round(time.Second), vm.logDir)
+	t.Logf("VM %s: %s guest (systemd %s) booted %s (boot_id %s) in %v; logs in %s", vm.name, img.guest, img.systemdVersion,
+		rel, id, time.Since(start).Round(time.Second), vm.logDir)
 	return vm
 }
 
@@ -162,7 +165,9 @@ func (vm *VM) launch(t *testing.T, overlay string, opt Options) {
 			"-serial", "stdio",
 			"-qmp", "unix:" + vm.qmpPath + ",server=on,wait=off",
 			"-kernel", vm.img.kernel, "-initrd", vm.img.initrd,
-			"-append", "root=/dev/vda rw console=ttyS0,115200",
+			// net.ifnames=0: on trixie, udev renamed eth0 to ens2 a minute after
+			// networkd had configured it and sshd had started, cutting the sessions.
+			"-append", "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0",
 			"-drive", "file=" + overlay + ",if=virtio,format=qcow2,cache=unsafe",
 			"-netdev", fmt.Sprintf("user,id=net0,restrict=%s,hostfwd=tcp:127.0.0.1:%d-:22,hostfwd=tcp:127.0.0.1:%d-:8080", restrict, vm.sshPort, vm.httpPort),
 			"-device", "virtio-net-pci,netdev=net0",
@@ -276,6 +281,9 @@ func (vm *VM) HTTPAddr() string { return net.JoinHostPort("127.0.0.1", strconv.I
 
 // SSHAddr returns host:port of the guest's sshd.
 func (vm *VM) SSHAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(vm.sshPort)) }
+
+// Guest returns the kind of guest image the VM runs.
+func (vm *VM) Guest() Guest { return vm.img.guest }
 
 // Kernels returns the guest image's old kernel (the one QEMU boots) and the newer one.
 func (vm *VM) Kernels() (old, new KernelInfo) { return vm.img.old, vm.img.new }
