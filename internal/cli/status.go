@@ -39,6 +39,11 @@ type (
 		Initrd  string `json:"initrd"`
 		New     bool   `json:"new"`
 		WhyNew  string `json:"why_new"`
+		// Packages are the image package and the packages of the release
+		// it requires (Debian's 7.x packaging splits a kernel into four).
+		Packages []string `json:"packages"`
+		// Integrity names the checks the image passed.
+		Integrity string `json:"integrity"`
 	}
 	jsonDecision struct {
 		Action  string      `json:"action"`
@@ -178,7 +183,10 @@ func buildStatus(r upgrade.Report) jsonStatus {
 	}
 	if t := d.Target; t != nil {
 		s.Target = &jsonTarget{Release: t.Release, Build: t.Build, Package: t.Package.Name, Version: t.Package.Version,
-			Image: t.Files.Image, Initrd: t.Files.Initrd, New: d.New, WhyNew: d.WhyNew}
+			Image: t.Files.Image, Initrd: t.Files.Initrd, New: d.New, WhyNew: d.WhyNew, Packages: []string{t.Package.Name}, Integrity: t.Integrity}
+		for _, p := range t.Requires {
+			s.Target.Packages = append(s.Target.Packages, p.Name)
+		}
 	}
 	if r.ConfigErr != nil {
 		s.Config.Errors = strings.Split(r.ConfigErr.Error(), "\n")
@@ -302,7 +310,10 @@ func printStatus(w io.Writer, r upgrade.Report, s jsonStatus) {
 	line("Running:", "%s  %s", s.Running.Release, s.Running.Build)
 	if t := s.Target; t != nil {
 		line("Target:", "%s  %s", t.Release, t.Build)
-		line("", "package %s %s, %s", t.Package, t.Version, t.Image)
+		line("", "package %s %s, %s", strings.Join(t.Packages, " + "), t.Version, t.Image)
+		if t.Integrity != "" {
+			line("", "image checks passed: %s", t.Integrity)
+		}
 		if t.WhyNew != "" {
 			line("", "%s", t.WhyNew)
 		}

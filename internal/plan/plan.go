@@ -235,16 +235,14 @@ func upToDate(c *checker, reason string) Decision {
 // checkTarget: the lasting properties of the target kernel.
 func checkTarget(c *checker, in Inputs) {
 	t := in.Target
-	p := t.Package
-	switch {
-	case p.Pending:
-		c.fail(Refuse, CheckPackage, fmt.Sprintf("package %s %s has pending dpkg changes (%s): dpkg is not done with it", p.Name, p.Version, p.StatusAbbrev()), time.Time{})
-	case !p.Installed():
-		c.fail(Refuse, CheckPackage, fmt.Sprintf("package %s %s is %s (%s), not fully installed", p.Name, p.Version, p.State, p.StatusAbbrev()), time.Time{})
-	default:
-		c.pass(CheckPackage, fmt.Sprintf("%s %s is installed (ii)", p.Name, p.Version))
+	if detail, ok := t.CheckPackages(); ok {
+		c.pass(CheckPackage, detail)
+	} else {
+		c.fail(Refuse, CheckPackage, detail, time.Time{})
 	}
 	switch {
+	case !t.Files.HasImage:
+		c.fail(Refuse, CheckImage, t.ImageMissing().Error(), time.Time{})
 	case t.ImageErr != nil:
 		c.fail(Refuse, CheckImage, fmt.Sprintf("kernel image %s fails its check: %v", t.Files.Image, t.ImageErr), time.Time{})
 	case t.ImageRelease != t.Release:
@@ -254,9 +252,15 @@ func checkTarget(c *checker, in Inputs) {
 		if t.Signed {
 			signed = "signed"
 		}
-		c.pass(CheckImage, fmt.Sprintf("%s is a valid %s bzImage (%s)", t.Files.Image, signed, t.Build))
+		detail := fmt.Sprintf("%s is a valid %s bzImage (%s)", t.Files.Image, signed, t.Build)
+		if t.Integrity != "" {
+			detail += "; checks passed: " + t.Integrity
+		}
+		c.pass(CheckImage, detail)
 	}
 	switch {
+	case t.Files.InitrdPending && t.Files.InitrdWriter != "":
+		c.fail(Refuse, CheckInitrd, t.Files.InitrdWriter, time.Time{})
 	case t.Files.InitrdPending:
 		c.fail(Refuse, CheckInitrd, fmt.Sprintf("%s.new exists: update-initramfs is still writing the initrd", t.Files.Initrd), time.Time{})
 	case !t.Files.HasInitrd:

@@ -168,6 +168,9 @@ type Target struct {
 	CmdlineMax   int
 	// ImageErr is why the image failed its checks; nil when valid.
 	ImageErr error
+	// Integrity names the integrity checks the image passed, for status:
+	// "size, crc32, signature-table, md5 (linux-image-R)".
+	Integrity string
 }
 
 // Newness says whether the target is newer than the running kernel and why.

@@ -163,6 +163,8 @@ type ImageCheck struct {
 	Build      string `json:"build,omitempty"`
 	Signed     bool   `json:"signed,omitempty"`
 	CmdlineMax int    `json:"cmdline_max,omitempty"`
+	// Integrity names the integrity checks the image passed.
+	Integrity string `json:"integrity,omitempty"`
 	// Error is the check's failure, "" for a valid image.
 	Error string `json:"error,omitempty"`
 }

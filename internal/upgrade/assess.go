@@ -5,9 +5,11 @@ package upgrade
 
 import (
 	"context"
+	"crypto/md5"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
@@ -114,9 +116,9 @@ func Assess(ctx context.Context, env Env, force bool) (Report, error) {
 		r.NextWindows = r.Config.Windows.Next(r.Now, windowsShown)
 	}
 	r.Warnings = warnings(facts, r.State)
-	if m := r.Config.Metrics; r.ConfigErr == nil && m.Enabled && m.Directory != config.DefaultMetricsDirectory {
-		if _, ok := metricsDir(env.Root, m); !ok {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("metrics.directory %s does not exist: no metrics are written (create it, and let the unit write there with ReadWritePaths= in a drop-in)", m.Directory))
+	if r.ConfigErr == nil {
+		if w := MetricsWarning(env.Root, r.Config.Metrics); w != "" {
+			r.Warnings = append(r.Warnings, w)
 		}
 	}
 
@@ -134,6 +136,9 @@ func Assess(ctx context.Context, env Env, force bool) (Report, error) {
 		t, check := inspectImage(env.Root, cand, &r.State)
 		r.ImageCheck = check
 		in.Target = &t
+		if t.Files.HasImage && !t.Packaged {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("no package lists %s in dpkg's md5sums: only its format checks apply", t.Files.Image))
+		}
 		if t.Files.HasInitrd {
 			in.InitrdFormat, in.InitrdErr = inspectInitrd(env.Root, t.Files.Initrd)
 		}
@@ -166,6 +171,10 @@ func probe(ctx context.Context, env Env, in *plan.Inputs) {
 // when the file is unchanged, else by reading and checking the whole file.
 func inspectImage(root string, cand plan.Candidate, st *state.State) (plan.Target, *state.ImageCheck) {
 	t := plan.Target{Candidate: cand}
+	if !cand.Files.HasImage {
+		t.ImageErr = cand.ImageMissing()
+		return t, nil
+	}
 	id, err := host.StatImage(root, cand.Files.Image)
 	if err != nil {
 		t.ImageErr = err
@@ -177,13 +186,11 @@ func inspectImage(root string, cand plan.Candidate, st *state.State) (plan.Targe
 		check = key
 		if data, err := host.ReadImage(root, cand.Files.Image); err != nil {
 			check.Error = err.Error()
-		} else if img, err := kernel.ParseImage(data); err != nil {
-			check.Error = err.Error()
 		} else {
-			check.Release, check.Build, check.Signed, check.CmdlineMax = img.Release, img.Build, img.Signed, img.CmdlineMax
+			checkImageBytes(&check, data, cand)
 		}
 	}
-	t.ImageRelease, t.Build, t.Signed, t.CmdlineMax = check.Release, check.Build, check.Signed, check.CmdlineMax
+	t.ImageRelease, t.Build, t.Signed, t.CmdlineMax, t.Integrity = check.Release, check.Build, check.Signed, check.CmdlineMax, check.Integrity
 	if check.Error != "" {
 		t.ImageErr = errors.New(check.Error)
 	}
@@ -191,6 +198,48 @@ func inspectImage(root string, cand plan.Candidate, st *state.State) (plan.Targe
 		return t, nil
 	}
 	return t, &check
+}
+
+// checkImageBytes runs every check of an image's bytes: its format, size
+// and CRC (where it has one), and its MD5 against what dpkg installed.
+func checkImageBytes(check *state.ImageCheck, data []byte, cand plan.Candidate) {
+	img, err := verifiedImage(data, cand)
+	if err != nil {
+		check.Error = err.Error()
+		return
+	}
+	check.Release, check.Build, check.Signed, check.CmdlineMax = img.Release, img.Build, img.Signed, img.CmdlineMax
+	check.Integrity = integrityNames(img, cand)
+}
+
+// verifiedImage parses an image's bytes and compares them with the MD5
+// dpkg recorded for the release; it is what both the plan and the switch
+// step (on the bytes of the descriptor it loads) rely on.
+func verifiedImage(data []byte, cand plan.Candidate) (kernel.Image, error) {
+	img, err := kernel.ParseImage(data)
+	if err != nil {
+		return img, err
+	}
+	if cand.Packaged {
+		if err := cand.Digest.Verify(md5.Sum(data)); err != nil {
+			return img, err
+		}
+	}
+	return img, nil
+}
+
+// integrityNames lists the checks an image passed, for status.
+func integrityNames(img kernel.Image, cand plan.Candidate) string {
+	names := img.Checks.Names()
+	if img.NoCRC {
+		names = append(names, "no crc32 (Linux ≥ 6.15 has none)")
+	}
+	if cand.Packaged {
+		names = append(names, "md5 ("+cand.Digest.Package+")")
+	} else {
+		names = append(names, "no md5 (no package lists it)")
+	}
+	return strings.Join(names, ", ")
 }
 
 func warnings(f host.Facts, st state.State) []string {

@@ -135,7 +135,7 @@ func (b *bootFiles) checkImage(t plan.Target) error {
 	if _, err := io.ReadFull(io.NewSectionReader(b.image, 0, b.imageID.size), data); err != nil {
 		return fmt.Errorf("read kernel image %s: %w (%w)", b.imagePath, err, errBootFileChanged)
 	}
-	img, err := kernel.ParseImage(data)
+	img, err := verifiedImage(data, t.Candidate)
 	if err != nil {
 		return invalidImageError{fmt.Errorf("kernel image %s fails its check: %w", b.imagePath, err)}
 	}
@@ -199,21 +199,4 @@ func (b *bootFiles) changed() error {
 		}
 	}
 	return nil
-}
-
-// initrdBeingWritten names the file that shows the release's initrd is
-// being rebuilt right now, "" when none does: update-initramfs writes
-// initrd.img-R.new and renames it into place.
-func initrdBeingWritten(root, release string) (string, error) {
-	path := "/boot/initrd.img-" + release + ".new"
-	var st unix.Stat_t
-	err := unix.Lstat(filepath.Join(root, path), &st)
-	switch {
-	case err == nil:
-		return path, nil
-	case errors.Is(err, unix.ENOENT):
-		return "", nil
-	default:
-		return "", fmt.Errorf("look for %s: %w", path, err)
-	}
 }

@@ -2,6 +2,8 @@ package upgrade_test
 
 import (
 	"context"
+	"crypto/md5"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,6 +79,40 @@ func TestRunBootFileChecks(t *testing.T) {
 			}
 			if hasCall(calls, "load /") || hasCall(calls, "permitted?") {
 				t.Errorf("calls %q; want nothing loaded or probed", calls)
+			}
+		})
+	}
+}
+
+// TestRunImageMD5: the image's MD5 must be the one dpkg recorded; a
+// modified image is refused naming the package, a matching one switches
+// and status lists the checks it passed.
+func TestRunImageMD5(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		md5   func(image []byte) string
+		match bool
+	}{
+		{"matches", func(image []byte) string { return fmt.Sprintf("%x", md5.Sum(image)) }, true},
+		{"differs", func([]byte) string { return "0123456789abcdef0123456789abcdef" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			image := r.read(newImage[1:])
+			r.write("var/lib/dpkg/info/linux-image-"+newRelease+".md5sums", tc.md5(image)+"  boot/vmlinuz-"+newRelease+"\n")
+			out, calls, err := r.run(context.Background(), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := out.Report.Decision
+			if tc.match {
+				if !out.Switching || !strings.Contains(out.Report.Inputs.Target.Integrity, "md5 (linux-image-"+newRelease+")") {
+					t.Errorf("Run() = %s %q, integrity %q; want a switch with the md5 check passed", d.Action, d.Reason, out.Report.Inputs.Target.Integrity)
+				}
+				return
+			}
+			if d.Action != plan.Refuse || d.Check != plan.CheckImage || !strings.Contains(d.Reason, "differs from what dpkg installed") || hasCall(calls, "load /") {
+				t.Errorf("Run() = %s %s %q, calls %q; want refused by image naming the package's MD5", d.Action, d.Check, d.Reason, calls)
 			}
 		})
 	}

@@ -23,18 +23,6 @@ func metricsConfig(r Report) config.Metrics {
 	return r.Config.Metrics
 }
 
-// metricsDir returns the textfile directory under root, and whether metrics
-// are written there: only when enabled, and the directory exists and passes
-// metrics.CheckDir, so a host without node_exporter gets no stray directory
-// and a directory someone else could redirect gets nothing.
-func metricsDir(root string, m config.Metrics) (string, bool) {
-	if !m.Enabled {
-		return "", false
-	}
-	dir := filepath.Join(root, m.Directory)
-	return dir, metrics.CheckDir(dir) == nil
-}
-
 // MetricsWarning is the warning `status` shows about the metrics textfile
 // under root, or "" when there is none: a [metrics] directory that was set
 // and does not exist, or a directory that is refused (a symbolic link, not

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/plan"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
@@ -184,12 +185,8 @@ func (s *switchRun) load(files *bootFiles) (Failure, bool) {
 	if err := files.changed(); err != nil {
 		return ClassifyFailure(StepOpen, err), false
 	}
-	if pending, err := initrdBeingWritten(s.env.Root, s.t.Release); err != nil || pending != "" {
-		reason := fmt.Sprintf("%s appeared while the kernel was loaded: the initramfs is being rebuilt", pending)
-		if err != nil {
-			reason = err.Error()
-		}
-		return Failure{Severity: Postponed, Check: plan.CheckInitrd, Reason: reason}, false
+	if who, busy := host.InitrdWriter(s.env.Root, s.t.Release); busy {
+		return Failure{Severity: Postponed, Check: plan.CheckInitrd, Reason: "while the kernel was loaded: " + who}, false
 	}
 	s.st.Staged.Phase = state.PhaseStaged
 	if err := state.Save(s.env.Root, *s.st); err != nil {
