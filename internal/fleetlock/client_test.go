@@ -324,14 +324,14 @@ func checkAnswer(t *testing.T, ans Answer, err error, op, base string, w want) {
 	}
 	switch {
 	case w.status == 200:
-		if err != nil || !ans.OK() || ans.Error != "" {
+		if err != nil || !(ans.Status == http.StatusOK && ans.Error == "") || ans.Error != "" {
 			t.Fatalf("err = %v, answer %+v; want success", err, ans)
 		}
 	case w.status == 0:
 		if !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrRefused) {
 			t.Fatalf("err = %v; want ErrUnreachable only", err)
 		}
-		if ans.OK() || ans.Error != err.Error() {
+		if (ans.Status == http.StatusOK && ans.Error == "") || ans.Error != err.Error() {
 			t.Errorf("answer = %+v for err %v", ans, err)
 		}
 	default:
@@ -347,7 +347,7 @@ func checkAnswer(t *testing.T, ans Answer, err error, op, base string, w want) {
 			!strings.Contains(msg, w.kind) || !strings.Contains(msg, w.value) || !strings.Contains(msg, w.body) {
 			t.Errorf("error %q misses op, status, kind, value or body", msg)
 		}
-		if ans.OK() || ans.Error != msg {
+		if (ans.Status == http.StatusOK && ans.Error == "") || ans.Error != msg {
 			t.Errorf("answer = %+v for err %v", ans, err)
 		}
 	}
@@ -362,8 +362,8 @@ func TestRequestWireFormat(t *testing.T) {
 			s := fleetlocktest.New(mode, 1)
 			hs := startServer(t, s)
 			c := newTestClient(t, hs.URL, 0)
-			if c.Timeout() != DefaultTimeout {
-				t.Errorf("Timeout() = %v, want %v", c.Timeout(), DefaultTimeout)
+			if c.timeout != DefaultTimeout {
+				t.Errorf("Timeout() = %v, want %v", c.timeout, DefaultTimeout)
 			}
 			if _, err := bounded(t, c.PreReboot, context.Background()); err != nil {
 				t.Fatal(err)
@@ -394,8 +394,8 @@ func TestBasePathPrefix(t *testing.T) {
 	hs := startServer(t, mux)
 	for _, base := range []string{hs.URL + "/lock", hs.URL + "/lock/", hs.URL + "/lock//"} {
 		c := newTestClient(t, base, time.Second)
-		if c.BaseURL() != hs.URL+"/lock" {
-			t.Errorf("BaseURL() = %q", c.BaseURL())
+		if c.base != hs.URL+"/lock" {
+			t.Errorf("BaseURL() = %q", c.base)
 		}
 		if ans, err := bounded(t, c.PreReboot, context.Background()); err != nil || ans.URL != hs.URL+"/lock/v1/pre-reboot" {
 			t.Errorf("PreReboot via %q = %+v, %v", base, ans, err)
@@ -468,7 +468,7 @@ func TestUnreachable(t *testing.T) {
 			if !strings.HasPrefix(msg, "fleetlock server unreachable: pre-reboot ") || !strings.Contains(msg, tt.wantInErr) || strings.Contains(msg, "\n") {
 				t.Errorf("error %q: want one line containing %q", msg, tt.wantInErr)
 			}
-			if ans.Status != 0 || ans.Error != msg || ans.Time.IsZero() || ans.OK() {
+			if ans.Status != 0 || ans.Error != msg || ans.Time.IsZero() || (ans.Status == http.StatusOK && ans.Error == "") {
 				t.Errorf("answer = %+v", ans)
 			}
 		})
@@ -506,7 +506,7 @@ func TestSuccessWithHungBodyIsSuccess(t *testing.T) {
 	c := newTestClient(t, hs.URL, 300*time.Millisecond)
 	start := time.Now()
 	ans, err := bounded(t, c.PreReboot, context.Background())
-	if err != nil || !ans.OK() || ans.Body != "obtained" {
+	if err != nil || !(ans.Status == http.StatusOK && ans.Error == "") || ans.Body != "obtained" {
 		t.Fatalf("PreReboot = %+v, %v; want success", ans, err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -579,7 +579,7 @@ func TestOnly200IsSuccess(t *testing.T) {
 			c := newTestClient(t, hs.URL, time.Second)
 			ans, err := bounded(t, c.PreReboot, context.Background())
 			var se *ServerError
-			if !errors.As(err, &se) || se.Status != code || ans.Status != code || ans.OK() {
+			if !errors.As(err, &se) || se.Status != code || ans.Status != code || (ans.Status == http.StatusOK && ans.Error == "") {
 				t.Fatalf("status %d: answer %+v, err %v; want a ServerError", code, ans, err)
 			}
 		})
@@ -705,8 +705,8 @@ func TestNew(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Group() != tt.group || c.ID() != tt.id || c.Timeout() != time.Second {
-				t.Errorf("client = %q %q %v", c.Group(), c.ID(), c.Timeout())
+			if c.group != tt.group || c.id != tt.id || c.timeout != time.Second {
+				t.Errorf("client = %q %q %v", c.group, c.id, c.timeout)
 			}
 		})
 	}

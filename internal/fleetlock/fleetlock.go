@@ -110,9 +110,6 @@ type Answer struct {
 	Error string `json:"error,omitempty"`
 }
 
-// OK reports whether the answer is a success (HTTP 200).
-func (a Answer) OK() bool { return a.Status == http.StatusOK && a.Error == "" }
-
 // String returns a one-line summary such as "pre-reboot: 200 OK" or the
 // call's error, without control characters.
 func (a Answer) String() string {
@@ -140,14 +137,6 @@ type Client struct {
 	timeout   time.Duration
 	body      []byte
 	hc        *http.Client
-}
-
-// New returns a client for the FleetLock server at rawURL (see
-// NormalizeBaseURL), acting as client id in reboot group group. Each call is
-// bounded by timeout, or DefaultTimeout if timeout <= 0. An https:// server
-// is verified against the system's certificate pool.
-func New(rawURL, group, id string, timeout time.Duration) (*Client, error) {
-	return NewTLS(rawURL, group, id, timeout, nil)
 }
 
 // NewTLS is New with the TLS settings for an https:// server (see
@@ -239,18 +228,6 @@ func ValidateID(id string) error {
 	}
 	return nil
 }
-
-// BaseURL returns the normalised base URL.
-func (c *Client) BaseURL() string { return c.base }
-
-// Group returns the client's reboot group.
-func (c *Client) Group() string { return c.group }
-
-// ID returns the client id sent to the server.
-func (c *Client) ID() string { return c.id }
-
-// Timeout returns the bound on each call.
-func (c *Client) Timeout() time.Duration { return c.timeout }
 
 // PreReboot asks the server for a reboot slot. A nil error means the slot is
 // held (re-asking while holding it succeeds too). Otherwise the error matches

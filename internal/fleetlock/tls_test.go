@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -88,7 +89,7 @@ func TestTLSServers(t *testing.T) {
 			}
 			ans, err := bounded(t, c.PreReboot, context.Background())
 			if tt.wantOK {
-				if err != nil || !ans.OK() {
+				if err != nil || !(ans.Status == http.StatusOK && ans.Error == "") {
 					t.Fatalf("PreReboot() = %+v, %v; want the slot", ans, err)
 				}
 				if got := fl.Holders(grp); len(got) != 1 || got[0] != me {

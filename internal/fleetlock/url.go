@@ -63,17 +63,3 @@ func NormalizeBaseURL(raw string) (string, error) {
 	}
 	return u.Scheme + "://" + u.Host + p, nil
 }
-
-// EndpointURL returns the URL of endpoint (e.g. PreRebootPath) under the base
-// URL rawBase, which is normalised by NormalizeBaseURL first. endpoint must
-// start with "/".
-func EndpointURL(rawBase, endpoint string) (string, error) {
-	if !strings.HasPrefix(endpoint, "/") {
-		return "", fmt.Errorf("fleetlock endpoint %q must start with /", endpoint)
-	}
-	base, err := NormalizeBaseURL(rawBase)
-	if err != nil {
-		return "", err
-	}
-	return base + endpoint, nil
-}
