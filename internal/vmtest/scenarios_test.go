@@ -334,6 +334,8 @@ func TestSwitchInWindow(t *testing.T) {
 	}
 }
 
+// TestWindowClosed: with the window closed nothing happens and status says
+// when it opens; then the same guest runs the kill scenario (killedAfterLoad).
 func TestWindowClosed(t *testing.T) {
 	t.Parallel()
 	vm := productGuest(t, "window-closed", clockOutWindow, scenarioConfig)
@@ -360,6 +362,8 @@ func TestWindowClosed(t *testing.T) {
 	if after := len(events(t, vm, systemd.EventPostponed)); after != before {
 		t.Errorf("journal: %d postponed events after a second identical run, %d before; want no new one", after, before)
 	}
+	// The same boot, for issue 11's kill scenario: last, as it reboots.
+	t.Run("killed_after_load", func(t *testing.T) { killedAfterLoad(t, vm, oldK, newK) })
 }
 
 // TestRefusals runs the refusals that leave the guest as it was on one
