@@ -128,6 +128,8 @@ type (
 		InProgress *jsonInProgress `json:"in_progress"`
 		// NextRun is the run armed for when the decision may change.
 		NextRun *jsonNextRun `json:"next_run"`
+		// Boot is how the host boots: firmware, Secure Boot, lockdown, GRUB.
+		Boot jsonBoot `json:"boot"`
 	}
 )
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/plan"
@@ -35,6 +36,18 @@ type (
 		To       jsonKernel `json:"to"`
 		SentAt   string     `json:"sent_at"`
 		SwitchAt string     `json:"switch_at"`
+	}
+	jsonBoot struct {
+		Firmware   string `json:"firmware"`
+		SecureBoot string `json:"secure_boot"`
+		Lockdown   string `json:"lockdown"`
+		// Bootloader is "grub" or "" (unknown: no fallback through firmware
+		// can be prepared).
+		Bootloader  string `json:"bootloader"`
+		GrubDefault string `json:"grub_default,omitempty"`
+		// GrubNextEntry is GRUB's one-shot entry for the next boot, if set.
+		GrubNextEntry string `json:"grub_next_entry,omitempty"`
+		GrubEnvError  string `json:"grub_env_error,omitempty"`
 	}
 	jsonNextRun struct {
 		At  string `json:"at"`
@@ -71,6 +84,7 @@ func safetyJSON(r upgrade.Report, s *jsonStatus) {
 	if n := st.Notice; n != nil && r.Now.Before(n.SwitchAt.Add(time.Hour)) {
 		s.Notice = &jsonNotice{To: jsonKernel{Release: n.To.Release, Build: n.To.Build}, SentAt: n.SentAt.Format(time.RFC3339), SwitchAt: n.SwitchAt.Format(time.RFC3339)}
 	}
+	s.Boot = bootJSON(r)
 	if a := st.Armed; a != nil && a.At.After(r.Now) {
 		s.NextRun = &jsonNextRun{At: a.At.Format(time.RFC3339), Why: a.Why}
 	}
@@ -81,6 +95,7 @@ func safetyJSON(r upgrade.Report, s *jsonStatus) {
 
 // printSafety prints the same for people.
 func printSafety(line func(label, format string, args ...any), s jsonStatus, r upgrade.Report) {
+	line("Boot:", "%s", describeBoot(s.Boot))
 	if p := r.State.Pause; s.Paused != nil {
 		until := "until `kexec-upgrade resume`"
 		if !p.Until.IsZero() {
@@ -119,4 +134,38 @@ func printSafety(line func(label, format string, args ...any), s jsonStatus, r u
 	if p := s.InProgress; p != nil && p.Phase != state.PhaseQueued {
 		line("In progress:", "%s", fmt.Sprintf("switch to %s (attempt %s) got to phase %q; if no run is under way, the next run undoes it", p.To.Release, p.Attempt, p.Phase))
 	}
+}
+
+// bootJSON is how the host boots: what a firmware reboot would go through.
+func bootJSON(r upgrade.Report) jsonBoot {
+	p := r.Facts.Platform
+	b := jsonBoot{Firmware: p.Firmware, SecureBoot: p.SecureBoot, Lockdown: r.Facts.Kexec.Lockdown}
+	if g := p.Grub; g != nil {
+		b.Bootloader, b.GrubDefault, b.GrubEnvError = "grub", g.Default, g.EnvErr
+		b.GrubNextEntry = g.Env["next_entry"]
+		if b.GrubDefault == "saved" && g.Env["saved_entry"] != "" {
+			b.GrubDefault = "saved (" + g.Env["saved_entry"] + ")"
+		}
+	}
+	return b
+}
+
+// describeBoot is the status line about the boot path.
+func describeBoot(b jsonBoot) string {
+	parts := []string{strings.ToUpper(b.Firmware)}
+	if b.SecureBoot != "" {
+		parts = append(parts, "Secure Boot "+b.SecureBoot)
+	}
+	if b.Lockdown != "" {
+		parts = append(parts, "lockdown "+b.Lockdown)
+	}
+	switch {
+	case b.Bootloader == "grub" && b.GrubNextEntry != "":
+		parts = append(parts, fmt.Sprintf("GRUB (default %s, next boot once: %q)", b.GrubDefault, b.GrubNextEntry))
+	case b.Bootloader == "grub":
+		parts = append(parts, "GRUB (default "+b.GrubDefault+")")
+	default:
+		parts = append(parts, "boot loader unknown (no /boot/grub/grub.cfg)")
+	}
+	return strings.Join(parts, ", ")
 }

@@ -69,6 +69,8 @@ type Facts struct {
 	Boot   map[string]BootFiles
 	Kexec  Kexec
 	Uptime time.Duration
+	// Platform is how the machine boots: firmware, Secure Boot, GRUB.
+	Platform Platform
 	// MachineID is /etc/machine-id without its newline, "" when unreadable;
 	// it places the host in a window's spread and names it to FleetLock.
 	MachineID string
@@ -101,6 +103,7 @@ func Gather(root string) (Facts, error) {
 		f.Uptime = parseUptime(up)
 	}
 	f.MachineID, _ = readFile(root, "etc/machine-id")
+	f.Platform = ReadPlatform(root)
 	return f, nil
 }
 
