@@ -117,7 +117,14 @@ customize_hook() {
 		e2scrub_all.timer e2scrub_reap.service fstrim.timer
 	# Every guest boots a fresh copy of this image: without the stamps of an updated /usr,
 	# each boot would rebuild the linker and journal catalog caches (ConditionNeedsUpdate=).
-	chroot "$root" /usr/lib/systemd/systemd-update-done
+	# As systemd-update-done writes them; a second after /usr's time, so that the times
+	# alone decide.
+	local d usr_time
+	usr_time=$(stat -c %Y "$root/usr")
+	for d in etc var; do
+		printf 'TIMESTAMP_NSEC=%s000000000\n' "$usr_time" >"$root/$d/.updated"
+		touch -d "@$((usr_time + 1))" "$root/$d/.updated"
+	done
 	# QEMU's -cpu max offers SVM/VMX: udev would load KVM modules nobody uses.
 	printf 'blacklist %s\n' kvm kvm_amd kvm_intel >"$root/etc/modprobe.d/ku-vm.conf"
 	# No login prompt on the serial console: agetty hangs the line up when it starts, which
@@ -334,7 +341,8 @@ build() {
 # build_base builds the file system of the suite with the old kernel into $base.
 build_base() {
 	echo "build-image.sh: building $base ($suite, old kernel $old_pkg $old_ver)" >&2
-	local tmp start
+	local start
+	# tmp is global: the EXIT trap runs after this function has returned.
 	tmp=$(mktemp -d "$cache/build.XXXXXX")
 	# --one-file-system: should a failed build leave something mounted in the root, the
 	# clean-up must not descend into it.
@@ -419,7 +427,7 @@ build_base() {
 # packages.
 build_layer() {
 	echo "build-image.sh: building $image ($suite $source: $old_pkg $old_ver → $new_pkg $new_ver)" >&2
-	local tmp start=$SECONDS f name
+	local start=$SECONDS f name
 	tmp=$(mktemp -d "$cache/build.XXXXXX")
 	trap 'rm -rf --one-file-system "$tmp"' EXIT
 	cp -al "$base/." "$tmp/"
