@@ -164,6 +164,7 @@ func (a *app) setup(root string, adjust func(*app)) {
 		Journal:    systemd.Journal{},
 		LockHolder: func() (string, error) { return host.LockHolder(root) },
 		Hooks:      hooks.Host{Root: root, Owner: 0},
+		UnitTimes:  upgrade.SystemdUnitTimes{},
 	}
 	a.readEvents = func(ctx context.Context) ([]systemd.Event, error) { return systemd.ReadEvents(ctx) }
 	if root != "/" {
@@ -172,6 +173,7 @@ func (a *app) setup(root string, adjust func(*app)) {
 		// and deciding work on another root.
 		a.env.Connect = func(context.Context) (upgrade.Bus, error) { return nil, otherRootError(root) }
 		a.env.Loader = otherRootLoader{kexec.Loader{Root: root}}
+		a.env.UnitTimes = nil
 	}
 	if adjust != nil {
 		adjust(a)

@@ -99,6 +99,9 @@ func describeAttempt(a state.Attempt) string {
 	if a.DurationSeconds != nil {
 		s += fmt.Sprintf(", switch took %.1fs", *a.DurationSeconds)
 	}
+	if d := upgrade.DescribePhases(a.Phases); d != "" {
+		s += " (" + d + ")"
+	}
 	if a.Reason != "" {
 		s += ": " + a.Reason
 	}

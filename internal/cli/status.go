@@ -108,6 +108,8 @@ type (
 		Reason          string     `json:"reason"`
 		Forced          bool       `json:"forced"`
 		DurationSeconds *float64   `json:"duration_seconds"`
+		// Phases say where a verified switch's time went (null: unknown).
+		Phases *state.Phases `json:"phases"`
 	}
 	jsonStatus struct {
 		Running     jsonRunning   `json:"running"`
@@ -295,7 +297,7 @@ func describeFleet(j jsonFleetLock) string {
 
 func attemptJSON(a state.Attempt) jsonAttempt {
 	return jsonAttempt{ID: a.ID, Outcome: a.Outcome, Kind: a.Kind, From: jsonKernel(a.From), To: jsonKernel(a.To),
-		At: a.At.UTC().Format(time.RFC3339), Reason: a.Reason, Forced: a.Forced, DurationSeconds: a.DurationSeconds}
+		At: a.At.UTC().Format(time.RFC3339), Reason: a.Reason, Forced: a.Forced, DurationSeconds: a.DurationSeconds, Phases: a.Phases}
 }
 
 func nonNil(s []string) []string {

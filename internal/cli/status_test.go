@@ -56,7 +56,7 @@ type fakeBus struct{ started *bool }
 func (fakeBus) SystemState(context.Context) (string, error)             { return "running", nil }
 func (fakeBus) Inhibitors(context.Context) ([]systemd.Inhibitor, error) { return nil, nil }
 func (b fakeBus) StartKexec(context.Context) error                      { *b.started = true; return nil }
-func (fakeBus) UserspaceStarted(context.Context) (time.Time, error)     { return time.Time{}, nil }
+func (fakeBus) BootTimes(context.Context) (systemd.BootTimes, error)    { return systemd.BootTimes{}, nil }
 func (fakeBus) KexecQueued(context.Context) (bool, error)               { return false, nil }
 func (fakeBus) Wall(context.Context, string) error                      { return nil }
 func (fakeBus) ArmRun(context.Context, string, time.Time) error         { return nil }

@@ -99,6 +99,11 @@ type Snapshot struct {
 	// LastSwitchDuration is how long the last verified switch took; 0 when
 	// unknown.
 	LastSwitchDuration time.Duration
+	// LastSwitchPhases split LastSwitchDuration's outage: "stopping",
+	// "kernel" and "userspace"; a phase not known is missing.
+	LastSwitchPhases map[string]time.Duration
+	// Paused is true while an admin's pause holds automatic switches.
+	Paused bool
 	// FailuresTotal is the number of failed attempts recorded in the state.
 	FailuresTotal int
 	// FleetLockConfigured is true when a fleet lock is configured.
@@ -189,6 +194,12 @@ func families(s Snapshot) []family {
 	if s.LastSwitchDuration > 0 {
 		duration = one(formatSeconds(s.LastSwitchDuration))
 	}
+	var phases []sample
+	for _, ph := range []string{"stopping", "kernel", "userspace"} {
+		if d, ok := s.LastSwitchPhases[ph]; ok {
+			phases = append(phases, sample{labels: []label{{"phase", ph}}, value: formatSeconds(d)})
+		}
+	}
 
 	return []family{
 		gauge("running_kernel_info", "Running kernel: release (uname -r) and build (uname -v).",
@@ -207,6 +218,10 @@ func families(s Snapshot) []family {
 			outcomeTime),
 		gauge("last_switch_duration_seconds", "Duration of the last verified kernel switch.",
 			duration),
+		gauge("last_switch_phase_seconds", "Where the last verified switch's outage went: services stopping, the kernel starting, userspace up to the boot's end.",
+			phases),
+		gauge("paused", "1 while an admin's kexec-upgrade pause holds automatic switches.",
+			one(formatBool(s.Paused))),
 		// A gauge, not a counter: the state file keeps only the last 50
 		// attempts and failures can be cleared, so the count can decrease.
 		gauge("failures_total", "Failed upgrade attempts recorded in the state file (the last 50 attempts; can decrease).",

@@ -95,6 +95,17 @@ var renderCases = []struct {
 		want: map[string]string{"kexec_upgrade_next_window_seconds": "0"},
 	},
 	{
+		name: "switch_phases_and_paused",
+		s: Snapshot{
+			Running: k52, Target: kp(k52),
+			LastOutcome: "verified", LastOutcomeTime: t0.Add(-time.Hour), LastSwitchDuration: 101500 * time.Millisecond,
+			LastSwitchPhases: map[string]time.Duration{"stopping": 90 * time.Second, "kernel": 4200 * time.Millisecond, "userspace": 7300 * time.Millisecond},
+			Paused:           true,
+			Now:              t0,
+		},
+		want: map[string]string{"kexec_upgrade_paused": "1", "kexec_upgrade_last_switch_duration_seconds": "101.5"},
+	},
+	{
 		name: "last_outcome_failed",
 		s: Snapshot{
 			Running: k51, Target: kp(k52),
@@ -208,8 +219,9 @@ func TestRenderSyntaxAndValues(t *testing.T) {
 				if f.typ != "gauge" {
 					t.Errorf("%s: TYPE %s, want gauge", f.name, f.typ)
 				}
-				if len(f.samples) != 1 {
-					t.Errorf("%s: %d samples, want 1", f.name, len(f.samples))
+				// One sample per family, but one per phase for the phases.
+				if want := map[bool]int{true: len(tc.s.LastSwitchPhases), false: 1}[f.name == "kexec_upgrade_last_switch_phase_seconds"]; len(f.samples) != want {
+					t.Errorf("%s: %d samples, want %d", f.name, len(f.samples), want)
 				}
 				byName[f.name] = f
 			}

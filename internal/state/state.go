@@ -127,6 +127,30 @@ type Attempt struct {
 	Forced  bool      `json:"forced,omitempty"`
 	// DurationSeconds is kexec.target queued → the new kernel's userspace up.
 	DurationSeconds *float64 `json:"duration_seconds,omitempty"`
+	// Phases says where a verified switch's time went.
+	Phases *Phases `json:"phases,omitempty"`
+}
+
+// Phases break a switch's outage down: services stopping (kexec.target
+// queued → the new kernel starting), the kernel (→ systemd starting), and
+// userspace (→ the boot finished). A phase that cannot be known is nil.
+type Phases struct {
+	StoppingSeconds  *float64 `json:"stopping_seconds"`
+	KernelSeconds    *float64 `json:"kernel_seconds"`
+	UserspaceSeconds *float64 `json:"userspace_seconds"`
+	// SlowestStops are the units that took longest to stop in the old boot
+	// (nil when its journal is not kept); SlowestStarts those that took
+	// longest to start in the new one.
+	SlowestStops  []UnitTime `json:"slowest_stops,omitempty"`
+	SlowestStarts []UnitTime `json:"slowest_starts,omitempty"`
+	// StopsUnknown says why the stops are not known.
+	StopsUnknown string `json:"stops_unknown,omitempty"`
+}
+
+// UnitTime is how long one unit took to start or stop.
+type UnitTime struct {
+	Unit    string  `json:"unit"`
+	Seconds float64 `json:"seconds"`
 }
 
 // MaxTries is how many times the same passing failure (a load the kernel

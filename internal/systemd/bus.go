@@ -5,7 +5,6 @@ package systemd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -94,19 +93,6 @@ func (b *Bus) SystemState(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("read systemd's SystemState: unexpected type %s", v.Signature())
 	}
 	return s, nil
-}
-
-// UserspaceStarted returns when systemd started in this boot (realtime).
-func (b *Bus) UserspaceStarted(ctx context.Context) (time.Time, error) {
-	v, err := b.property(ctx, "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "UserspaceTimestamp")
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read systemd's UserspaceTimestamp: %w", err)
-	}
-	usec, ok := v.Value().(uint64)
-	if !ok || usec == 0 {
-		return time.Time{}, errors.New("systemd's UserspaceTimestamp is not set")
-	}
-	return time.UnixMicro(int64(usec)), nil
 }
 
 // MaxInhibitorText bounds each text field of an inhibitor, in bytes.

@@ -41,8 +41,8 @@ func TestBusReadOnly(t *testing.T) {
 	if !known[s] {
 		t.Errorf("SystemState() = %q; want one of systemd's states", s)
 	}
-	if at, err := bus.UserspaceStarted(ctx); err == nil && at.Before(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)) {
-		t.Errorf("UserspaceStarted() = %v; want a time after 2000", at)
+	if bt, err := bus.BootTimes(ctx); err == nil && bt.Userspace.Before(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("BootTimes() = %+v; want a userspace start after 2000", bt)
 	}
 	inhibitors, err := bus.Inhibitors(ctx)
 	if err != nil {
@@ -60,6 +60,9 @@ type fakeManagers struct {
 	mu          sync.Mutex
 	state       string
 	userspaceUS uint64
+	// userspaceMonoUS and finishUS are UserspaceTimestampMonotonic and
+	// FinishTimestamp.
+	userspaceMonoUS, finishUS uint64
 	inhibitors  []Inhibitor
 	started     []string
 	// onStart runs inside StartUnit before it replies.
@@ -83,6 +86,10 @@ func (o systemdObject) Get(iface, name string) (dbus.Variant, *dbus.Error) {
 		return dbus.MakeVariant(o.f.state), nil
 	case "UserspaceTimestamp":
 		return dbus.MakeVariant(o.f.userspaceUS), nil
+	case "UserspaceTimestampMonotonic":
+		return dbus.MakeVariant(o.f.userspaceMonoUS), nil
+	case "FinishTimestamp":
+		return dbus.MakeVariant(o.f.finishUS), nil
 	}
 	return dbus.Variant{}, dbus.MakeFailedError(errors.New("unknown property " + name))
 }
@@ -199,6 +206,8 @@ func TestBusPrivateDaemon(t *testing.T) {
 	}
 	f.mu.Lock()
 	f.userspaceUS = uint64(time.Date(2026, 3, 28, 2, 30, 2, 250000000, time.UTC).UnixMicro())
+	f.userspaceMonoUS = 8_500_000
+	f.finishUS = uint64(time.Date(2026, 3, 28, 2, 30, 14, 0, time.UTC).UnixMicro())
 	f.inhibitors = inhibitors
 	f.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -212,9 +221,10 @@ func TestBusPrivateDaemon(t *testing.T) {
 	if s, err := bus.SystemState(ctx); err != nil || s != "running" {
 		t.Errorf("SystemState() = %q, %v; want running", s, err)
 	}
-	want := time.Date(2026, 3, 28, 2, 30, 2, 250000000, time.UTC)
-	if at, err := bus.UserspaceStarted(ctx); err != nil || !at.Equal(want) {
-		t.Errorf("UserspaceStarted() = %v, %v; want %v", at, err, want)
+	want := BootTimes{Userspace: time.Date(2026, 3, 28, 2, 30, 2, 250000000, time.UTC), UserspaceMonotonic: 8500 * time.Millisecond,
+		Finish: time.Date(2026, 3, 28, 2, 30, 14, 0, time.UTC)}
+	if bt, err := bus.BootTimes(ctx); err != nil || !bt.Userspace.Equal(want.Userspace) || bt.UserspaceMonotonic != want.UserspaceMonotonic || !bt.Finish.Equal(want.Finish) {
+		t.Errorf("BootTimes() = %+v, %v; want %+v", bt, err, want)
 	}
 	got, err := bus.Inhibitors(ctx)
 	if err != nil {
@@ -251,7 +261,7 @@ func TestBusStartRefused(t *testing.T) {
 	}
 }
 
-func TestBusUserspaceUnset(t *testing.T) {
+func TestBusBootNotFinished(t *testing.T) {
 	privateBus(t)
 	ctx := context.Background()
 	bus, err := Connect(ctx)
@@ -259,8 +269,8 @@ func TestBusUserspaceUnset(t *testing.T) {
 		t.Fatalf("Connect() error = %v", err)
 	}
 	defer bus.Close()
-	if at, err := bus.UserspaceStarted(ctx); err == nil {
-		t.Errorf("UserspaceStarted() = %v; want an error for a zero timestamp", at)
+	if bt, err := bus.BootTimes(ctx); err != nil || !bt.Finish.IsZero() {
+		t.Errorf("BootTimes() = %+v, %v; want no finish time while the boot has not finished", bt, err)
 	}
 }
 

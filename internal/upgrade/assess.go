@@ -35,7 +35,8 @@ type Bus interface {
 	// cancels that.
 	ArmRun(ctx context.Context, name string, at time.Time) error
 	DisarmRun(ctx context.Context, name string) error
-	UserspaceStarted(ctx context.Context) (time.Time, error)
+	// BootTimes are this boot's systemd timestamps.
+	BootTimes(ctx context.Context) (systemd.BootTimes, error)
 	Close()
 }
 
@@ -73,6 +74,8 @@ type Env struct {
 	FleetLockTimeout time.Duration
 	// Hooks finds and runs the admin's hooks; nil: there are none.
 	Hooks HookRunner
+	// UnitTimes finds a switch's slowest units; nil: not looked for.
+	UnitTimes UnitTimer
 }
 
 // Report is everything a run or status knows after planning.

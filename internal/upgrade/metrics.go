@@ -90,6 +90,7 @@ func MetricsSnapshot(r Report, st state.State) metrics.Snapshot {
 	for i := len(st.Attempts) - 1; i >= 0; i-- {
 		if a := st.Attempts[i]; a.Outcome == state.OutcomeVerified && a.DurationSeconds != nil {
 			s.LastSwitchDuration = time.Duration(*a.DurationSeconds * float64(time.Second))
+			s.LastSwitchPhases = phaseDurations(a.Phases)
 			break
 		}
 	}
@@ -98,5 +99,19 @@ func MetricsSnapshot(r Report, st state.State) metrics.Snapshot {
 			s.FailuresTotal++
 		}
 	}
+	s.Paused = st.Pause != nil && (st.Pause.Until.IsZero() || r.Now.Before(st.Pause.Until))
 	return s
+}
+
+func phaseDurations(p *state.Phases) map[string]time.Duration {
+	if p == nil {
+		return nil
+	}
+	m := map[string]time.Duration{}
+	for name, v := range map[string]*float64{"stopping": p.StoppingSeconds, "kernel": p.KernelSeconds, "userspace": p.UserspaceSeconds} {
+		if v != nil {
+			m[name] = time.Duration(*v * float64(time.Second))
+		}
+	}
+	return m
 }

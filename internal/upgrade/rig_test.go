@@ -144,6 +144,10 @@ type rig struct {
 	startCtxErr    error
 	userspace      time.Time
 	userspaceErr   error
+	// kernelTook and finish complete the boot times: the monotonic clock
+	// at systemd's start, and when the boot finished.
+	kernelTook time.Duration
+	finish     time.Time
 	// The fake loader.
 	loaded    bool
 	loadErr   error
@@ -437,9 +441,9 @@ func (b fakeBus) KexecQueued(ctx context.Context) (bool, error) {
 	return b.r.queued, b.r.queuedErr
 }
 
-func (b fakeBus) UserspaceStarted(ctx context.Context) (time.Time, error) {
-	b.r.record("bus userspace-started")
-	return b.r.userspace, b.r.userspaceErr
+func (b fakeBus) BootTimes(ctx context.Context) (systemd.BootTimes, error) {
+	b.r.record("bus boot-times")
+	return systemd.BootTimes{Userspace: b.r.userspace, UserspaceMonotonic: b.r.kernelTook, Finish: b.r.finish}, b.r.userspaceErr
 }
 
 func (b fakeBus) Close() { b.r.record("bus close") }

@@ -30,7 +30,7 @@ func settlePreviousSwitch(ctx context.Context, env Env, st *state.State) (*state
 	if sameBoot && staged.CurrentPhase() != state.PhaseQueued {
 		return undoInterruptedSwitch(env, st, staged)
 	}
-	var userspace time.Time
+	var boot systemd.BootTimes
 	if sameBoot {
 		// Either the system is stopping for the switch right now, or the
 		// switch never happened. Ask systemd; when in doubt, wait.
@@ -44,10 +44,16 @@ func settlePreviousSwitch(ctx context.Context, env Env, st *state.State) (*state
 			return nil, ErrSwitchUnderWay
 		}
 	} else if bus, err := env.Connect(ctx); err == nil {
-		userspace, _ = bus.UserspaceStarted(ctx)
+		boot, _ = bus.BootTimes(ctx)
 		bus.Close()
 	}
-	a, err := recordJudgement(env, st, JudgeSwitch(staged, running, env.Now(), userspace))
+	v := JudgeSwitch(staged, running, env.Now(), boot.Userspace)
+	if v.Outcome == state.OutcomeVerified && !staged.QueuedAt.IsZero() {
+		p := OutagePhases(staged.QueuedAt, boot)
+		addSlowestUnits(ctx, env, &p)
+		v.Phases = &p
+	}
+	a, err := recordJudgement(env, st, v)
 	if err != nil || a.Outcome != state.OutcomeVerified {
 		return a, err
 	}
@@ -131,6 +137,10 @@ func judgementEvent(v state.Attempt) systemd.Event {
 		e.Message = fmt.Sprintf("verified: now running %s, switched from %s", v.To, v.From)
 		if v.DurationSeconds != nil {
 			e.Message += fmt.Sprintf(" in %.1fs", *v.DurationSeconds)
+		}
+		if d := DescribePhases(v.Phases); d != "" {
+			e.Message += " (" + d + ")"
+			e.Fields["PHASES"] = d
 		}
 	case state.OutcomeInterrupted:
 		e.Kind, e.Message = systemd.EventUnstaged, v.Reason

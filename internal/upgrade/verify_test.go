@@ -155,7 +155,7 @@ func TestRunVerifiesSwitch(t *testing.T) {
 		t.Fatalf("Run() after the switch error = %v", err)
 	}
 	checkCalls(t, "Run() after the switch", calls, []string{
-		"bus connect", "bus userspace-started", "bus close", "state attempt verified", "journal verified",
+		"bus connect", "bus boot-times", "bus close", "state attempt verified", "journal verified",
 		"journal up-to-date", "state up-to-date",
 	})
 	v := out.Verified
@@ -227,7 +227,7 @@ func TestRunVerifyFailed(t *testing.T) {
 				t.Fatalf("Run() after the boot error = %v", err)
 			}
 			checkCalls(t, "Run() after the boot", calls, concat(
-				[]string{"bus connect", "bus userspace-started", "bus close", "loaded?", "state attempt failed " + tc.kind, "journal failed kind=" + tc.kind},
+				[]string{"bus connect", "bus boot-times", "bus close", "loaded?", "state attempt failed " + tc.kind, "journal failed kind=" + tc.kind},
 				tc.after,
 			))
 			if v := out.Verified; v == nil || v.Outcome != state.OutcomeFailed || v.Kind != tc.kind || v.ID != staged.ID {
