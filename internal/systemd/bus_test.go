@@ -63,8 +63,8 @@ type fakeManagers struct {
 	// userspaceMonoUS and finishUS are UserspaceTimestampMonotonic and
 	// FinishTimestamp.
 	userspaceMonoUS, finishUS uint64
-	inhibitors  []Inhibitor
-	started     []string
+	inhibitors                []Inhibitor
+	started                   []string
 	// onStart runs inside StartUnit before it replies.
 	onStart func()
 	// startErr is StartUnit's error reply, if any.
