@@ -153,8 +153,8 @@ check "contents: binary 0755 and config 0644, owned by root" test "$modes" = \
 mkdir -p "$work/pkg" "$work/ctl"
 dpkg-deb -x "$deb" "$work/pkg"
 dpkg-deb -e "$deb" "$work/ctl"
-check "contents: /etc/kexec-upgrade/config.toml is the only conffile" \
-	test "$(cat "$work/ctl/conffiles")" = "/etc/kexec-upgrade/config.toml"
+check "contents: the conffiles are config.toml and the kernel postinst hook" \
+	test "$(sort "$work/ctl/conffiles" | tr '\n' ' ')" = "/etc/kernel/postinst.d/zz-kexec-upgrade /etc/kexec-upgrade/config.toml "
 relations=$(dpkg-deb -f "$deb" Pre-Depends Depends Recommends Suggests)
 check "relations: no kexec-tools" bash -c '! grep -q kexec-tools <<<"$1"' _ "$relations"
 check "relations: Depends on systemd and a system bus" bash -c \
@@ -172,11 +172,12 @@ check "binary: no dynamic section" bash -c '! readelf -dW "$1" | grep -q NEEDED'
 # stopped on remove.
 check "maintscripts: never act on kexec-upgrade.service" bash -c \
 	'! cat "$1"/preinst "$1"/postinst "$1"/prerm "$1"/postrm 2>/dev/null | grep -q "kexec-upgrade\.service"' _ "$work/ctl"
-check "maintscripts: postinst enables and (re)starts the timer" bash -c \
+check "maintscripts: postinst enables and (re)starts the timer and the path unit" bash -c \
 	'grep -q "deb-systemd-helper enable .kexec-upgrade.timer" "$1/postinst" &&
-	 grep -q "deb-systemd-invoke \$_dh_action .kexec-upgrade.timer" "$1/postinst"' _ "$work/ctl"
+	 grep -q "deb-systemd-helper enable .kexec-upgrade.path" "$1/postinst" &&
+	 grep -q "deb-systemd-invoke \$_dh_action .*kexec-upgrade.timer" "$1/postinst"' _ "$work/ctl"
 check "maintscripts: prerm stops the timer on remove only" bash -c \
-	'grep -q "\[ \"\$1\" = remove \]" "$1/prerm" && grep -q "deb-systemd-invoke stop .kexec-upgrade.timer" "$1/prerm"' _ "$work/ctl"
+	'grep -q "\[ \"\$1\" = remove \]" "$1/prerm" && grep -q "deb-systemd-invoke stop .*kexec-upgrade.timer" "$1/prerm"' _ "$work/ctl"
 check "maintscripts: no preinst stopping anything" bash -c '! grep -qs "deb-systemd-invoke stop" "$1/preinst"' _ "$work/ctl"
 check "maintscripts: postrm purge removes /var/lib/kexec-upgrade" grep -q 'rm -rf "${DPKG_ROOT:-}/var/lib/kexec-upgrade"' "$work/ctl/postrm"
 check "maintscripts: postinst creates the run lock with systemd-tmpfiles" \
@@ -294,7 +295,7 @@ complete_words() {
 		_kexec_upgrade kexec-upgrade "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"
 		echo "${COMPREPLY[*]}"' _ "$work/pkg/usr/share/bash-completion/completions/kexec-upgrade" "$@"
 }
-check "completion: commands" test "$(complete_words kexec-upgrade '')" = "run status history check-config version"
+check "completion: commands" test "$(complete_words kexec-upgrade '')" = "run status history check-config pause resume version"
 check "completion: global options" test "$(complete_words kexec-upgrade -)" = "-h --help"
 check "completion: run options" test "$(complete_words kexec-upgrade run -)" = "--dry-run --now"
 check "completion: check-config options" test "$(complete_words kexec-upgrade check-config --json -)" = "--at"
