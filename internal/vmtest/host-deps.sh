@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# host-deps.sh installs what the VM end-to-end tests need on a Debian bookworm host:
-# QEMU (TCG is enough, KVM is used by nobody here), qemu-img, mmdebstrap, mke2fs and ssh.
+# host-deps.sh installs what the VM end-to-end tests need on a Debian bookworm or trixie host:
+# QEMU (TCG is enough, KVM is used by nobody here), qemu-img, mmdebstrap, mke2fs, ssh, and
+# linux-base (linux-version, which orders kernel releases as Debian does).
 # It runs `apt-get update` only when a package is missing, so a prepared machine pays nothing.
 set -euo pipefail
 
-pkgs=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client)
+pkgs=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client linux-base)
 
 missing=()
 for p in "${pkgs[@]}"; do
