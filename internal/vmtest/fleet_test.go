@@ -129,10 +129,12 @@ func TestFleetLockAndMetrics(t *testing.T) {
 	installNodeExporter(t, vm)
 	installHook(t, vm, "pre-switch.d", "10-drain", drainHook)
 	installHook(t, vm, "post-switch.d", "10-ready", readyHook)
-	vm.Run(t, `kexec-upgrade pause --for 60s --reason "vm freeze"`)
 	oldK, _ := vm.Kernels()
 	mark := vm.SerialMark()
+	// The kernel's postinst starts a run at once: the slot is taken by
+	// another host, so it postpones on the fleet lock. Then an admin pauses.
 	newK := installNewKernel(t, vm)
+	vm.Run(t, `kexec-upgrade pause --for 90s --reason "vm freeze"`)
 
 	runOnce(t, vm)
 	assertDecision(t, vm, "postpone", "paused", systemd.EventPostponed, "paused by an admin", "vm freeze")
