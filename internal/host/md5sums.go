@@ -157,8 +157,12 @@ func parseMD5SumsLine(line string) (sum, path string, err error) {
 	if _, err := hex.DecodeString(sum); err != nil {
 		return "", "", fmt.Errorf("%q does not start with 32 hex digits", truncate(line))
 	}
-	path = strings.TrimLeft(line[md5.Size*2:], " ")
-	path = strings.TrimPrefix(path, "*")
+	// md5sum's format: the digest, a space, a space (text) or '*' (binary)
+	// mode, then the path as it is.
+	if mode := line[md5.Size*2+1]; mode != ' ' && mode != '*' {
+		return "", "", fmt.Errorf("%q is not \"<md5>  <path>\"", truncate(line))
+	}
+	path = line[md5.Size*2+2:]
 	for {
 		trimmed := strings.TrimPrefix(strings.TrimLeft(path, "/"), "./")
 		if trimmed == path {
@@ -166,7 +170,7 @@ func parseMD5SumsLine(line string) (sum, path string, err error) {
 		}
 		path = trimmed
 	}
-	if path == "" {
+	if path == "" || strings.TrimSpace(path) != path {
 		return "", "", fmt.Errorf("%q names no file", truncate(line))
 	}
 	return sum, path, nil
