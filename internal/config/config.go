@@ -640,34 +640,15 @@ func (v *validator) window(i int, t map[string]any, local *time.Location) (windo
 		val := t[k]
 		switch k {
 		case "days":
-			list, ok := val.([]any)
-			if !ok {
-				v.add(key, fmt.Sprintf("%s is not a list of days such as [\"Sat\", \"Sun\"]", describe(val)))
-				continue
-			}
-			if len(list) == 0 {
-				v.add(key, "is empty; omit days to mean every day")
-				continue
-			}
-			for _, d := range list {
-				s, ok := d.(string)
-				if !ok {
-					v.add(key, fmt.Sprintf("%s is not a day (Mon..Sun)", describe(d)))
-					continue
-				}
-				wd, err := window.ParseWeekday(s)
-				if err != nil {
-					v.add(key, err.Error())
-					continue
-				}
-				w.Days |= 1 << wd
+			if d, ok := dates(v, key, val, daysList, weekdayBit); ok {
+				w.Days = d
 			}
 		case "days_of_month":
-			if d, ok := v.daysOfMonth(key, val); ok {
+			if d, ok := dates(v, key, val, daysOfMonthList, window.MonthDay); ok {
 				w.MonthDays = d
 			}
 		case "weekdays_of_month":
-			if d, ok := v.weekdaysOfMonth(key, val); ok {
+			if d, ok := dates(v, key, val, weekdaysOfMonthList, window.ParseMonthWeekday); ok {
 				w.MonthWeekdays = d
 			}
 		case "start", "end":

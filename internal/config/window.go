@@ -33,66 +33,74 @@ func (v *validator) oneDateKey(prefix string, t map[string]any) {
 	}
 }
 
-// daysOfMonth parses days_of_month: a non-empty list of days 1..31 and -1
-// for the last day of the month.
-func (v *validator) daysOfMonth(key string, val any) (window.MonthDays, bool) {
-	list, ok := val.([]any)
-	if !ok {
-		v.add(key, fmt.Sprintf("%s is not a list of days of the month such as [1, 15, -1]", describe(val)))
-		return 0, false
-	}
-	if len(list) == 0 {
-		v.add(key, "is empty; give days of the month such as [1, 15, -1], or omit the key")
-		return 0, false
-	}
-	var days window.MonthDays
-	ok = true
-	for _, e := range list {
-		n, isInt := e.(int64)
-		if !isInt {
-			v.add(key, fmt.Sprintf("%s is not a day of the month (1..31, or -1 for the last day)", describe(e)))
-			ok = false
-			continue
-		}
-		d, err := window.MonthDay(n)
-		if err != nil {
-			v.add(key, err.Error())
-			ok = false
-			continue
-		}
-		days |= d
-	}
-	return days, ok
+// dateList names, for its errors, what a list key of a [[window]] holds.
+type dateList struct {
+	notList string // ends "<value> is not a list of ..."
+	empty   string // the whole error for an empty list
+	notItem string // ends "<value> is not a ..." for an element of another type
 }
 
-// weekdaysOfMonth parses weekdays_of_month: a non-empty list such as
+// daysList is days: a non-empty list of weekdays such as ["Sat", "Sun"].
+var daysList = dateList{
+	notList: `days such as ["Sat", "Sun"]`,
+	empty:   "is empty; omit days to mean every day",
+	notItem: "day (Mon..Sun)",
+}
+
+// daysOfMonthList is days_of_month: a non-empty list of days 1..31 and -1
+// for the last day of the month.
+var daysOfMonthList = dateList{
+	notList: "days of the month such as [1, 15, -1]",
+	empty:   "is empty; give days of the month such as [1, 15, -1], or omit the key",
+	notItem: "day of the month (1..31, or -1 for the last day)",
+}
+
+// weekdaysOfMonthList is weekdays_of_month: a non-empty list such as
 // ["2nd Tue", "last Sun"].
-func (v *validator) weekdaysOfMonth(key string, val any) (window.MonthWeekdays, bool) {
+var weekdaysOfMonthList = dateList{
+	notList: `weekdays of the month such as ["2nd Tue", "last Sun"]`,
+	empty:   `is empty; give weekdays of the month such as ["2nd Tue", "last Sun"], or omit the key`,
+	notItem: `weekday of the month (1st..5th or last, then Mon..Sun, such as "2nd Tue" or "last Sun")`,
+}
+
+// dates parses the list val of key into a set of dates: every element must
+// be an E that parse turns into the set's bits. It records an error for
+// every bad element and reports whether there was none.
+func dates[E any, S ~uint8 | ~uint32 | ~uint64](v *validator, key string, val any, l dateList, parse func(E) (S, error)) (S, bool) {
 	list, ok := val.([]any)
 	if !ok {
-		v.add(key, fmt.Sprintf("%s is not a list of weekdays of the month such as [\"2nd Tue\", \"last Sun\"]", describe(val)))
+		v.add(key, fmt.Sprintf("%s is not a list of %s", describe(val), l.notList))
 		return 0, false
 	}
 	if len(list) == 0 {
-		v.add(key, "is empty; give weekdays of the month such as [\"2nd Tue\", \"last Sun\"], or omit the key")
+		v.add(key, l.empty)
 		return 0, false
 	}
-	var days window.MonthWeekdays
+	var set S
 	ok = true
 	for _, e := range list {
-		s, isString := e.(string)
-		if !isString {
-			v.add(key, fmt.Sprintf("%s is not a weekday of the month (1st..5th or last, then Mon..Sun, such as \"2nd Tue\" or \"last Sun\")", describe(e)))
+		x, isE := e.(E)
+		if !isE {
+			v.add(key, fmt.Sprintf("%s is not a %s", describe(e), l.notItem))
 			ok = false
 			continue
 		}
-		d, err := window.ParseMonthWeekday(s)
+		d, err := parse(x)
 		if err != nil {
 			v.add(key, err.Error())
 			ok = false
 			continue
 		}
-		days |= d
+		set |= d
 	}
-	return days, ok
+	return set, ok
+}
+
+// weekdayBit parses a day of the week (Mon..Sun) into its bit of Days.
+func weekdayBit(s string) (window.Days, error) {
+	wd, err := window.ParseWeekday(s)
+	if err != nil {
+		return 0, err
+	}
+	return 1 << wd, nil
 }
