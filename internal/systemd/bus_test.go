@@ -28,11 +28,7 @@ func TestBusReadOnly(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bus, err := Connect(ctx)
-	if err != nil {
-		t.Fatalf("Connect() error = %v", err)
-	}
-	defer bus.Close()
+	bus := connect(ctx, t)
 	s, err := bus.SystemState(ctx)
 	if err != nil {
 		t.Fatalf("SystemState() error = %v", err)
@@ -53,6 +49,18 @@ func TestBusReadOnly(t *testing.T) {
 			t.Errorf("Inhibitors() has %+v; want a non-empty what and mode block or delay", i)
 		}
 	}
+}
+
+// connect connects to the bus DBUS_SYSTEM_BUS_ADDRESS names, or to the
+// system bus, and closes the connection when the test ends.
+func connect(ctx context.Context, t *testing.T) *Bus {
+	t.Helper()
+	bus, err := Connect(ctx)
+	if err != nil {
+		t.Fatalf("Connect() error = %v", err)
+	}
+	t.Cleanup(bus.Close)
+	return bus
 }
 
 // fakeManagers plays systemd and logind on a private bus.
@@ -212,11 +220,7 @@ func TestBusPrivateDaemon(t *testing.T) {
 	f.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bus, err := Connect(ctx)
-	if err != nil {
-		t.Fatalf("Connect() error = %v", err)
-	}
-	defer bus.Close()
+	bus := connect(ctx, t)
 
 	if s, err := bus.SystemState(ctx); err != nil || s != "running" {
 		t.Errorf("SystemState() = %q, %v; want running", s, err)
@@ -250,12 +254,8 @@ func TestBusStartRefused(t *testing.T) {
 	f.startErr = dbus.NewError("org.freedesktop.systemd1.TransactionIsDestructive", []any{"Transaction for kexec.target/start is destructive (poweroff.target has 'start' job queued, but 'stop' is included in transaction)."})
 	f.mu.Unlock()
 	ctx := context.Background()
-	bus, err := Connect(ctx)
-	if err != nil {
-		t.Fatalf("Connect() error = %v", err)
-	}
-	defer bus.Close()
-	err = bus.StartKexec(ctx)
+	bus := connect(ctx, t)
+	err := bus.StartKexec(ctx)
 	if err == nil || !strings.Contains(err.Error(), "start kexec.target") || !strings.Contains(err.Error(), "destructive") {
 		t.Fatalf("StartKexec() error = %v; want systemd's refusal, naming kexec.target", err)
 	}
@@ -264,11 +264,7 @@ func TestBusStartRefused(t *testing.T) {
 func TestBusBootNotFinished(t *testing.T) {
 	privateBus(t)
 	ctx := context.Background()
-	bus, err := Connect(ctx)
-	if err != nil {
-		t.Fatalf("Connect() error = %v", err)
-	}
-	defer bus.Close()
+	bus := connect(ctx, t)
 	if bt, err := bus.BootTimes(ctx); err != nil || !bt.Finish.IsZero() {
 		t.Errorf("BootTimes() = %+v, %v; want no finish time while the boot has not finished", bt, err)
 	}
@@ -281,11 +277,7 @@ func TestBusSurvivesCancel(t *testing.T) {
 	f := privateBus(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	bus, err := Connect(ctx)
-	if err != nil {
-		t.Fatalf("Connect() error = %v", err)
-	}
-	defer bus.Close()
+	bus := connect(ctx, t)
 	f.mu.Lock()
 	f.onStart = func() {
 		cancel()
@@ -372,11 +364,7 @@ func TestBusHostileInhibitor(t *testing.T) {
 	f.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bus, err := Connect(ctx)
-	if err != nil {
-		t.Fatalf("Connect() error = %v", err)
-	}
-	defer bus.Close()
+	bus := connect(ctx, t)
 	got, err := bus.Inhibitors(ctx)
 	if err != nil {
 		t.Fatalf("Inhibitors() error = %v", err)
