@@ -20,13 +20,16 @@ import (
 	"github.com/kexec-upgrade/kexec-upgrade/internal/upgrade"
 )
 
-// switchCalls is the whole sequence of a switch from 6.1.0-50 to 6.1.0-51.
-var switchCalls = concat(
+// stagedCalls are the calls of a run that stages 6.1.0-51 and checks the
+// moment again: all of a switch up to the switch itself.
+var stagedCalls = concat(
 	probeCalls,
 	preflightCalls, []string{load51, "loaded?", "state staged", "journal staged"},
 	recheckCalls,
-	[]string{"state queued", "journal switching", "bus start kexec.target", "bus close"},
 )
+
+// switchCalls is the whole sequence of a switch from 6.1.0-50 to 6.1.0-51.
+var switchCalls = concat(stagedCalls, []string{"state queued", "journal switching", "bus start kexec.target", "bus close"})
 
 func TestRunSwitch(t *testing.T) {
 	r := newRig(t)
@@ -373,9 +376,7 @@ func TestRunInhibitorAppearsAfterLoad(t *testing.T) {
 		t.Fatalf("Run() error = %v", err)
 	}
 	checkCalls(t, "Run()", calls, concat(
-		probeCalls,
-		preflightCalls, []string{load51, "loaded?", "state staged", "journal staged"},
-		recheckCalls,
+		stagedCalls,
 		[]string{"unload", "state postpone inhibitor", "journal postponed check=inhibitor", "bus close"},
 	))
 	if out.Switching || !errors.Is(out.ActErr, upgrade.ErrPostponed) || !strings.Contains(out.ActErr.Error(), `"db"`) {
@@ -403,9 +404,7 @@ func TestRunStartKexecFails(t *testing.T) {
 			t.Fatalf("Run() %d error = %v", try, err)
 		}
 		checkCalls(t, fmt.Sprintf("Run() %d", try), calls, concat(
-			probeCalls,
-			preflightCalls, []string{load51, "loaded?", "state staged", "journal staged"},
-			recheckCalls,
+			stagedCalls,
 			[]string{"state queued", "journal switching", "bus start kexec.target", "bus kexec-queued?", "unload",
 				"state attempt load-failed start", "journal failed kind=start", "bus close"},
 		))
@@ -459,9 +458,7 @@ func TestRunStartKexecMaybeQueued(t *testing.T) {
 				t.Fatalf("Run() error = %v", err)
 			}
 			checkCalls(t, "Run()", calls, concat(
-				probeCalls,
-				preflightCalls, []string{load51, "loaded?", "state staged", "journal staged"},
-				recheckCalls,
+				stagedCalls,
 				[]string{"state queued", "journal switching", "bus start kexec.target", "bus kexec-queued?", "journal switching", "bus close"},
 			))
 			if !out.Switching || out.ActErr != nil {
@@ -838,8 +835,7 @@ func TestRunCancelled(t *testing.T) {
 		},
 		{
 			name: "after_the_last_check", at: "dpkg-lock", nth: 2,
-			calls: concat(probeCalls, preflightCalls, []string{load51, "loaded?", "state staged", "journal staged"}, recheckCalls,
-				[]string{"unload", "state postpone system-state", "journal postponed check=system-state", "bus close"}),
+			calls: concat(stagedCalls, []string{"unload", "state postpone system-state", "journal postponed check=system-state", "bus close"}),
 		},
 	}
 	for _, tc := range tests {
@@ -909,8 +905,7 @@ func TestRunRepeatedPostponementAfterStaging(t *testing.T) {
 			r.inhibitors = block
 		}
 	}
-	want := concat(probeCalls, preflightCalls, []string{load51, "loaded?", "state staged", "journal staged"}, recheckCalls,
-		[]string{"unload", "state postpone inhibitor", "journal postponed check=inhibitor", "bus close"})
+	want := concat(stagedCalls, []string{"unload", "state postpone inhibitor", "journal postponed check=inhibitor", "bus close"})
 	for i := 1; i <= 2; i++ {
 		r.inhibitors = nil
 		_, calls, err := r.run(context.Background(), false)
