@@ -64,6 +64,28 @@ func errorLines(t *testing.T, err error) []string {
 	return lines
 }
 
+// parseErrorCase is a config.toml and the error lines Parse must report
+// for it.
+type parseErrorCase struct {
+	name string
+	toml string
+	want []string
+}
+
+// checkParseErrors parses each case's toml as the main file, with local
+// as the system's zone, and compares the error lines with the case's.
+func checkParseErrors(t *testing.T, local *time.Location, tests []parseErrorCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(mainName, []byte(tt.toml), local)
+			if got := errorLines(t, err); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Parse(%q) errors =\n  %s\nwant\n  %s", tt.toml, strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
 func berlin(t testing.TB) *time.Location {
 	t.Helper()
 	loc, err := time.LoadLocation("Europe/Berlin")
@@ -143,11 +165,7 @@ func TestParse_nilLocalIsSystemZone(t *testing.T) {
 }
 
 func TestParse_errors(t *testing.T) {
-	tests := []struct {
-		name string
-		toml string
-		want []string
-	}{
+	tests := []parseErrorCase{
 		{
 			name: "spec_example",
 			toml: "[[window]]\nstart = \"02:00\"\nend = \"25:00\"\n",
@@ -322,15 +340,7 @@ func TestParse_errors(t *testing.T) {
 			want: []string{`/etc/kexec-upgrade/config.toml:2: syntax error: strings cannot contain newlines`},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse(mainName, []byte(tt.toml), time.UTC)
-			got := errorLines(t, err)
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("Parse(%q) errors =\n  %s\nwant\n  %s", tt.toml, strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
-			}
-		})
-	}
+	checkParseErrors(t, time.UTC, tests)
 }
 
 func TestErrorString(t *testing.T) {

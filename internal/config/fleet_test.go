@@ -56,11 +56,7 @@ func TestParse_fleetKeys(t *testing.T) {
 }
 
 func TestParse_fleetErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		toml string
-		want []string
-	}{
+	tests := []parseErrorCase{
 		{"spread plus margin fill the window", "spread = \"1h55m\"\n\n[[window]]\nstart = \"02:00\"\nend = \"04:00\"\n",
 			[]string{`/etc/kexec-upgrade/config.toml:3: window: spread 1h55m plus margin 5m leave no time to switch in this 2h window; shorten spread or margin`}},
 		{"window's own spread too long", "[[window]]\nstart = \"23:30\"\nend = \"00:00\"\nspread = \"30m\"\nmargin = \"0s\"\n",
@@ -86,15 +82,7 @@ func TestParse_fleetErrors(t *testing.T) {
 		{"metrics unknown key", "[metrics]\nport = 9100\n",
 			[]string{`/etc/kexec-upgrade/config.toml:2: metrics.port: unknown key (see kexec-upgrade.toml(5))`}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse(mainName, []byte(tt.toml), time.UTC)
-			got := errorLines(t, err)
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
-			}
-		})
-	}
+	checkParseErrors(t, time.UTC, tests)
 }
 
 func TestLoad_globalSpreadFromLaterDropIn(t *testing.T) {

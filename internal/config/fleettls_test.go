@@ -43,11 +43,7 @@ func TestParse_fleetTLSKeys(t *testing.T) {
 }
 
 func TestParse_fleetTLSErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		toml string
-		want []string
-	}{
+	tests := []parseErrorCase{
 		{"cert_without_key", "[fleet_lock]\nurl = \"https://lock\"\nclient_cert = \"/c.pem\"\n",
 			[]string{`/etc/kexec-upgrade/config.toml:3: fleet_lock.client_cert: is set without fleet_lock.client_key; set both or neither`}},
 		{"key_without_cert", "[fleet_lock]\nurl = \"https://lock\"\n\nclient_key = \"/k.pem\"\n",
@@ -66,15 +62,7 @@ func TestParse_fleetTLSErrors(t *testing.T) {
 				`/etc/kexec-upgrade/config.toml:5: fleet_lock.client_key: has no effect with the plain http:// url HTTP://lock:8080; use an https:// url`,
 			}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse(mainName, []byte(tt.toml), time.UTC)
-			got := errorLines(t, err)
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
-			}
-		})
-	}
+	checkParseErrors(t, time.UTC, tests)
 }
 
 // TestLoad_fleetTLSAcrossFiles: the pair is checked after every file is

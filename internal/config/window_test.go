@@ -74,11 +74,7 @@ func TestParse_monthlyWindows(t *testing.T) {
 }
 
 func TestParse_monthlyWindowErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		toml string
-		want []string
-	}{
+	tests := []parseErrorCase{
 		{
 			name: "sixth_weekday",
 			toml: "[[window]]\nstart = \"22:00\"\nweekdays_of_month = [\"2nd Tue\", \"6th Tue\"]\nend = \"01:00\"\n",
@@ -164,14 +160,7 @@ func TestParse_monthlyWindowErrors(t *testing.T) {
 			want: []string{`/etc/kexec-upgrade/config.toml:1: window: spread 50m plus margin 10m leave no time to switch in this 1h window; shorten spread or margin`},
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse(mainName, []byte(tc.toml), berlin(t))
-			if got := errorLines(t, err); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("Parse(%q) errors:\n%s\nwant:\n%s", tc.toml, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-			}
-		})
-	}
+	checkParseErrors(t, berlin(t), tests)
 }
 
 // TestParse_monthlyWindowSpreadMargin checks that a monthly window takes
