@@ -457,25 +457,20 @@ func apply(cfg *Config, file string, data []byte, local *time.Location) Errors {
 		case "notice":
 			v.notice(&cfg.Notice, val)
 		case "kernel":
-			t, ok := v.table(key, val)
-			if !ok {
-				continue
-			}
-			for _, k := range sortedKeys(t) {
-				full := "kernel." + k
+			v.tableKeys(key, val, func(k, full string, val any) {
 				switch k {
 				case "cmdline_append":
-					if s, ok := v.cmdline(full, t[k]); ok {
+					if s, ok := v.cmdline(full, val); ok {
 						cfg.CmdlineAppend = s
 					}
 				case "cmdline_remove":
-					if s, ok := v.cmdline(full, t[k]); ok {
+					if s, ok := v.cmdline(full, val); ok {
 						cfg.CmdlineRemove = s
 					}
 				default:
 					v.unknown(full)
 				}
-			}
+			})
 		default:
 			v.unknown(key)
 		}
@@ -704,37 +699,46 @@ func (v *validator) window(i int, t map[string]any, local *time.Location) (windo
 	return w, src, len(v.errs) == before
 }
 
-// table returns val as a table, or records that key must be one.
-func (v *validator) table(key string, val any) (map[string]any, bool) {
+// tableKeys calls each for every key of the table name, in the order of
+// their names, with the key, its full name ("name.key") and its value; it
+// records that name must be a table when val is not one.
+func (v *validator) tableKeys(name string, val any, each func(k, key string, val any)) {
 	t, ok := val.(map[string]any)
 	if !ok {
-		v.add(key, fmt.Sprintf("must be a table ([%s])", key))
-	}
-	return t, ok
-}
-
-func (v *validator) fleetLock(fl *FleetLock, val any) {
-	t, ok := v.table("fleet_lock", val)
-	if !ok {
+		v.add(name, fmt.Sprintf("must be a table ([%s])", name))
 		return
 	}
 	for _, k := range sortedKeys(t) {
-		key := "fleet_lock." + k
+		each(k, name+"."+k, t[k])
+	}
+}
+
+// cleanPath reports whether s, the value of key, is a clean absolute path,
+// and records that it is not one otherwise.
+func (v *validator) cleanPath(key, s string) bool {
+	if !strings.HasPrefix(s, "/") || filepath.Clean(s) != s {
+		v.add(key, fmt.Sprintf("%q is not a clean absolute path", s))
+		return false
+	}
+	return true
+}
+
+func (v *validator) fleetLock(fl *FleetLock, val any) {
+	v.tableKeys("fleet_lock", val, func(k, key string, val any) {
 		switch k {
 		case "url", "group", "id", "ca_file", "client_cert", "client_key":
 		default:
 			v.unknown(key)
-			continue
+			return
 		}
-		s, ok := v.str(key, t[k])
+		s, ok := v.str(key, val)
 		if !ok {
-			continue
+			return
 		}
 		switch k {
 		case "ca_file", "client_cert", "client_key":
-			if !strings.HasPrefix(s, "/") || filepath.Clean(s) != s {
-				v.add(key, fmt.Sprintf("%q is not a clean absolute path", s))
-				continue
+			if !v.cleanPath(key, s) {
+				return
 			}
 			src := keySource{file: v.file, line: v.line(key)}
 			switch k {
@@ -748,55 +752,44 @@ func (v *validator) fleetLock(fl *FleetLock, val any) {
 		case "url":
 			if s == "" {
 				v.add(key, "is empty; remove [fleet_lock] to switch without a lock")
-				continue
+				return
 			}
 			if _, err := fleetlock.NormalizeBaseURL(s); err != nil {
 				v.add(key, err.Error())
-				continue
+				return
 			}
 			fl.URL = s
 		case "group":
 			if err := fleetlock.ValidateGroup(s); err != nil {
 				v.add(key, err.Error())
-				continue
+				return
 			}
 			fl.Group = s
 		case "id":
 			if err := fleetlock.ValidateID(s); err != nil {
 				v.add(key, err.Error())
-				continue
+				return
 			}
 			fl.ID = s
 		}
-	}
+	})
 }
 
 func (v *validator) metrics(m *Metrics, val any) {
-	t, ok := v.table("metrics", val)
-	if !ok {
-		return
-	}
-	for _, k := range sortedKeys(t) {
-		key := "metrics." + k
+	v.tableKeys("metrics", val, func(k, key string, val any) {
 		switch k {
 		case "enabled":
-			if b, ok := v.boolean(key, t[k]); ok {
+			if b, ok := v.boolean(key, val); ok {
 				m.Enabled = b
 			}
 		case "directory":
-			s, ok := v.str(key, t[k])
-			if !ok {
-				continue
+			if s, ok := v.str(key, val); ok && v.cleanPath(key, s) {
+				m.Directory = s
 			}
-			if !strings.HasPrefix(s, "/") || filepath.Clean(s) != s {
-				v.add(key, fmt.Sprintf("%q is not a clean absolute path", s))
-				continue
-			}
-			m.Directory = s
 		default:
 			v.unknown(key)
 		}
-	}
+	})
 }
 
 // loadZone accepts IANA names only: time.LoadLocation also takes "Local" and

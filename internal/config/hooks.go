@@ -19,27 +19,22 @@ type Hooks struct {
 }
 
 func (v *validator) hooks(h *Hooks, val any) {
-	t, ok := v.table("hooks", val)
-	if !ok {
-		return
-	}
-	for _, k := range sortedKeys(t) {
-		key := "hooks." + k
+	v.tableKeys("hooks", val, func(k, key string, val any) {
 		switch k {
 		case "timeout":
-			d, ok := v.duration(key, t[k])
+			d, ok := v.duration(key, val)
 			if !ok {
-				continue
+				return
 			}
 			if d <= 0 || d > maxHookTimeout {
 				v.add(key, fmt.Sprintf("%s is not between 1s and %s (the service's own limit is 10 minutes)", d, maxHookTimeout))
-				continue
+				return
 			}
 			h.Timeout = d
 		default:
 			v.unknown(key)
 		}
-	}
+	})
 }
 
 // maxNotice is the longest notice: a window is rarely longer than hours.
