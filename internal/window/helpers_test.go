@@ -30,6 +30,35 @@ func at(tb testing.TB, s string) time.Time {
 	return t
 }
 
+// nextCase is a window, an instant, the span Next returns at that instant
+// and whether Contains holds there.
+type nextCase struct {
+	name         string
+	window       spec
+	at           string
+	wantStart    string
+	wantEnd      string
+	wantContains bool
+}
+
+// checkNext runs Next and Contains for every case.
+func checkNext(t *testing.T, tests []nextCase) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := tc.window.window(t)
+			now := at(t, tc.at)
+			want := Span{Start: at(t, tc.wantStart), End: at(t, tc.wantEnd)}
+			if got := w.Next(now); !sameSpan(got, want) {
+				t.Errorf("%s: Next(%s) = %s; want %s", tc.window, fmtTimeIn(now, w.Location), fmtSpan(got), fmtSpan(want))
+			}
+			if got := w.Contains(now); got != tc.wantContains {
+				t.Errorf("%s: Contains(%s) = %v; want %v", tc.window, fmtTimeIn(now, w.Location), got, tc.wantContains)
+			}
+		})
+	}
+}
+
 // clock parses HH:MM or fails the test.
 func clock(tb testing.TB, s string) Clock {
 	tb.Helper()

@@ -330,14 +330,7 @@ func TestMaxDatesCoversLongestWait(t *testing.T) {
 }
 
 func TestMonthlyWindowNext(t *testing.T) {
-	tests := []struct {
-		name         string
-		window       spec
-		at           string
-		wantStart    string
-		wantEnd      string
-		wantContains bool
-	}{
+	tests := []nextCase{
 		{
 			name:   "thirty_first_skips_a_30_day_month",
 			window: "dom=31 02:00-04:00 UTC", at: "2026-04-01T00:00:00Z",
@@ -534,19 +527,7 @@ func TestMonthlyWindowNext(t *testing.T) {
 			wantStart: "2026-02-27T02:00:00Z", wantEnd: "2026-02-27T04:00:00Z",
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			w := tc.window.window(t)
-			now := at(t, tc.at)
-			want := Span{Start: at(t, tc.wantStart), End: at(t, tc.wantEnd)}
-			if got := w.Next(now); !sameSpan(got, want) {
-				t.Errorf("%s: Next(%s) = %s; want %s", tc.window, fmtTimeIn(now, w.Location), fmtSpan(got), fmtSpan(want))
-			}
-			if got := w.Contains(now); got != tc.wantContains {
-				t.Errorf("%s: Contains(%s) = %v; want %v", tc.window, fmtTimeIn(now, w.Location), got, tc.wantContains)
-			}
-		})
-	}
+	checkNext(t, tests)
 }
 
 func TestWindowNeverOpens(t *testing.T) {

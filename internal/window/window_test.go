@@ -6,14 +6,7 @@ import (
 )
 
 func TestWindowNext(t *testing.T) {
-	tests := []struct {
-		name         string
-		window       spec
-		at           string
-		wantStart    string
-		wantEnd      string
-		wantContains bool
-	}{
+	tests := []nextCase{
 		{
 			name:   "contract_example",
 			window: "Sat,Sun 02:00-04:00 UTC", at: "2026-03-29T00:30:00Z",
@@ -180,19 +173,7 @@ func TestWindowNext(t *testing.T) {
 			wantStart: "2026-10-25T00:00:00+02:00", wantEnd: "2026-10-26T00:00:00+01:00", wantContains: true,
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			w := tc.window.window(t)
-			now := at(t, tc.at)
-			want := Span{Start: at(t, tc.wantStart), End: at(t, tc.wantEnd)}
-			if got := w.Next(now); !sameSpan(got, want) {
-				t.Errorf("%s: Next(%s) = %s; want %s", tc.window, fmtTimeIn(now, w.Location), fmtSpan(got), fmtSpan(want))
-			}
-			if got := w.Contains(now); got != tc.wantContains {
-				t.Errorf("%s: Contains(%s) = %v; want %v", tc.window, fmtTimeIn(now, w.Location), got, tc.wantContains)
-			}
-		})
-	}
+	checkNext(t, tests)
 }
 
 func TestWindowNilLocationIsUTC(t *testing.T) {
