@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,13 +176,10 @@ func TestRunTakesSlotOverMutualTLS(t *testing.T) {
 			root := fixtureRoot(t, "debian_cloud", nil)
 			serverCA, clientCA := pkiFiles(t, root)
 			fl := fleetlocktest.New(fleetlocktest.Airlock, 1)
-			hs := httptest.NewUnstartedServer(fl)
-			cfg, err := serverCA.ServerTLS(clientCA)
+			hs, err := serverCA.StartTLS(fl, clientCA)
 			if err != nil {
 				t.Fatal(err)
 			}
-			hs.TLS = cfg
-			hs.StartTLS()
 			defer hs.Close()
 			writeFiles(t, root, map[string]string{"etc/kexec-upgrade/config.toml": "min_uptime = \"0s\"\n" + contractWindow +
 				"\n[fleet_lock]\nurl = \"" + hs.URL + "\"\ngroup = \"web\"\nid = \"web-17\"\n" + tc.keys})

@@ -38,13 +38,10 @@ func issue(t *testing.T, p *fleetlocktest.PKI, name string) (certPEM, keyPEM []b
 func startTLSServer(t *testing.T, serverCA, clientCA *fleetlocktest.PKI) (*httptest.Server, *fleetlocktest.Server) {
 	t.Helper()
 	fl := fleetlocktest.New(fleetlocktest.Airlock, 1)
-	hs := httptest.NewUnstartedServer(fl)
-	cfg, err := serverCA.ServerTLS(clientCA)
+	hs, err := serverCA.StartTLS(fl, clientCA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs.TLS = cfg
-	hs.StartTLS()
 	t.Cleanup(func() { closeServer(t, hs) })
 	return hs, fl
 }

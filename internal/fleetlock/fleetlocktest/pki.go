@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"time"
 )
 
@@ -94,11 +96,10 @@ func (p *PKI) Issue(commonName string, server bool) (certPEM, keyPEM []byte, err
 	return pemBlock("CERTIFICATE", der), pemBlock("PRIVATE KEY", keyDER), nil
 }
 
-// ServerTLS returns the TLS settings of a test server (for
-// httptest.Server.TLS before StartTLS) with a certificate the CA issued.
-// With clients non-nil the server requires a client certificate that
-// clients issued.
-func (p *PKI) ServerTLS(clients *PKI) (*tls.Config, error) {
+// serverTLS returns the TLS settings of a test server with a certificate
+// the CA issued. With clients non-nil the server requires a client
+// certificate that clients issued.
+func (p *PKI) serverTLS(clients *PKI) (*tls.Config, error) {
 	certPEM, keyPEM, err := p.Issue("fleetlock server", true)
 	if err != nil {
 		return nil, err
@@ -113,6 +114,20 @@ func (p *PKI) ServerTLS(clients *PKI) (*tls.Config, error) {
 		cfg.ClientCAs = clients.Pool()
 	}
 	return cfg, nil
+}
+
+// StartTLS serves h on a loopback httptest server over TLS with a
+// certificate the CA issued; with clients non-nil the server requires a
+// client certificate that clients issued. The caller closes the server.
+func (p *PKI) StartTLS(h http.Handler, clients *PKI) (*httptest.Server, error) {
+	cfg, err := p.serverTLS(clients)
+	if err != nil {
+		return nil, err
+	}
+	hs := httptest.NewUnstartedServer(h)
+	hs.TLS = cfg
+	hs.StartTLS()
+	return hs, nil
 }
 
 func pemBlock(typ string, der []byte) []byte {

@@ -27,8 +27,7 @@
 // Server is an http.Handler and can be used with httptest.NewServer, or be
 // started on a real listener with Start. All methods are safe for concurrent
 // use. For a server over TLS on a private CA, optionally requiring client
-// certificates, give httptest.NewUnstartedServer's TLS the settings of
-// PKI.ServerTLS before StartTLS.
+// certificates, start it with PKI.StartTLS.
 package fleetlocktest
 
 import (
