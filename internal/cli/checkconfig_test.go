@@ -275,11 +275,7 @@ func TestVersionAndHelp(t *testing.T) {
 func TestStatusShowsMonthlyWindow(t *testing.T) {
 	root := fixtureRoot(t, "debian_cloud", map[string]string{"etc/kexec-upgrade/config.toml": "[[window]]\nweekdays_of_month = [\"last Sun\"]\nstart = \"02:00\"\nend = \"04:00\"\ntime_zone = \"Europe/Berlin\"\nspread = \"30m\"\n"})
 	f := &fakeEnv{}
-	adjust := func(a *app) {
-		f.adjust(a)
-		a.env.Now = func() time.Time { return time.Date(2026, 3, 25, 10, 0, 0, 0, time.UTC) } // a Wednesday
-	}
-	stdout, stderr, code := runCLI(t, adjust, "status", "--root", root)
+	stdout, stderr, code := runCLI(t, f.onWednesday, "status", "--root", root)
 	if code != ExitOK {
 		t.Fatalf("status exit %d: %s", code, stderr)
 	}
@@ -288,7 +284,7 @@ func TestStatusShowsMonthlyWindow(t *testing.T) {
 			t.Errorf("status does not show %q:\n%s", want, stdout)
 		}
 	}
-	stdout, stderr, code = runCLI(t, adjust, "status", "--root", root, "--json")
+	stdout, stderr, code = runCLI(t, f.onWednesday, "status", "--root", root, "--json")
 	if code != ExitOK {
 		t.Fatalf("status --json exit %d: %s", code, stderr)
 	}

@@ -20,11 +20,7 @@ func fleetFiles() map[string]string {
 func TestStatusShowsFleetLockAndSpread(t *testing.T) {
 	root := fixtureRoot(t, "debian_cloud", fleetFiles())
 	f := &fakeEnv{}
-	adjust := func(a *app) {
-		f.adjust(a)
-		a.env.Now = func() time.Time { return time.Date(2026, 3, 25, 10, 0, 0, 0, time.UTC) } // a Wednesday
-	}
-	stdout, stderr, code := runCLI(t, adjust, "status", "--root", root, "--json")
+	stdout, stderr, code := runCLI(t, f.onWednesday, "status", "--root", root, "--json")
 	if code != ExitOK {
 		t.Fatalf("status --json exit %d: %s", code, stderr)
 	}
@@ -45,7 +41,7 @@ func TestStatusShowsFleetLockAndSpread(t *testing.T) {
 		t.Errorf("slot start %s; want the opening plus the offset, %s", sl.Start, want.Format(time.RFC3339))
 	}
 
-	text, _, _ := runCLI(t, adjust, "status", "--root", root)
+	text, _, _ := runCLI(t, f.onWednesday, "status", "--root", root)
 	for _, want := range []string{"Fleet lock:   held at http://lock.example:8080 as a1b2c3 (group web)", "last answer: pre-reboot 200 OK", "spread offset " + sl.SpreadOffset + " of 30m, margin 5m", "this host's turn comes at"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("status does not show %q:\n%s", want, text)

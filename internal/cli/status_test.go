@@ -96,6 +96,13 @@ func (f *fakeEnv) adjust(a *app) {
 	a.readEvents = func(context.Context) ([]systemd.Event, error) { return nil, errors.New("no journal in tests") }
 }
 
+// onWednesday is adjust with the clock at Wednesday 2026-03-25 10:00 UTC,
+// outside the contract window.
+func (f *fakeEnv) onWednesday(a *app) {
+	f.adjust(a)
+	a.env.Now = func() time.Time { return time.Date(2026, 3, 25, 10, 0, 0, 0, time.UTC) }
+}
+
 var windowConfig = map[string]string{"etc/kexec-upgrade/config.toml": "min_uptime = \"0s\"\n" + contractWindow}
 
 func TestStatusJSONKeys(t *testing.T) {
@@ -132,11 +139,7 @@ func TestStatusJSONKeys(t *testing.T) {
 func TestStatusTextNamesPendingKernelAndWindow(t *testing.T) {
 	root := fixtureRoot(t, "debian_cloud", map[string]string{"etc/kexec-upgrade/config.toml": contractWindow})
 	f := &fakeEnv{}
-	adjust := func(a *app) {
-		f.adjust(a)
-		a.env.Now = func() time.Time { return time.Date(2026, 3, 25, 10, 0, 0, 0, time.UTC) } // a Wednesday
-	}
-	stdout, _, code := runCLI(t, adjust, "status", "--root", root)
+	stdout, _, code := runCLI(t, f.onWednesday, "status", "--root", root)
 	if code != ExitOK {
 		t.Fatalf("status exit %d", code)
 	}
