@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,7 +125,7 @@ func TestStatusWarnsAboutFleetTransport(t *testing.T) {
 		if err := json.Unmarshal([]byte(stdout), &s); err != nil || code != ExitOK {
 			t.Fatalf("status --json = %d %v", code, err)
 		}
-		if !contains(s.Warnings, plainHTTPWarning) {
+		if !slices.Contains(s.Warnings, plainHTTPWarning) {
 			t.Errorf("status --json warnings = %q; want %q", s.Warnings, plainHTTPWarning)
 		}
 		text, _, _ := runCLI(t, (&fakeEnv{}).adjust, "status", "--root", root)
@@ -142,19 +143,10 @@ func TestStatusWarnsAboutFleetTransport(t *testing.T) {
 			t.Fatalf("status --json = %d %v", code, err)
 		}
 		want := "the fleet lock's TLS settings cannot be used, so switches wait: /etc/kexec-upgrade/config.toml:3: fleet_lock.ca_file: /etc/kexec-upgrade/absent.pem: no such file or directory"
-		if !contains(s.Warnings, want) {
+		if !slices.Contains(s.Warnings, want) {
 			t.Errorf("status --json warnings = %q; want %q", s.Warnings, want)
 		}
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestRunTakesSlotOverMutualTLS: a run takes its slot from an https://
