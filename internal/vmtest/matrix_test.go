@@ -49,21 +49,24 @@ func TestPostponesThenSwitches(t *testing.T) {
 			t.Parallel()
 			vm := productGuestWith(t, Options{Name: "postpones", Clock: clockInWindow, Guest: g}, scenarioConfig)
 			oldK, _ := vm.Kernels()
+			// The inhibitor comes first: the kernel's install starts a run by itself.
+			vm.Run(t, `systemd-run --unit=ku-hold systemd-inhibit --what=shutdown --mode=block --who=db-backup --why="backup running" sleep 1d`)
 			mark := vm.SerialMark()
 			newK := installNewKernel(t, vm)
 			assertTarget(t, vm, newK)
-
-			vm.Run(t, `systemd-run --unit=ku-hold systemd-inhibit --what=shutdown --mode=block --who=db-backup --why="backup running" sleep 1d`)
 			runOnce(t, vm)
 			assertDecision(t, vm, "postpone", "inhibitor", systemd.EventPostponed, "db-backup", "backup running")
 			assertNothingStaged(t, vm)
 			assertRunning(t, vm, oldK.Release)
-			vm.Run(t, "systemctl stop ku-hold")
 
+			// Closed while the inhibitor goes and dpkg starts, open again once dpkg holds its locks.
+			setWindow(t, vm, false)
+			vm.Run(t, "systemctl stop ku-hold")
 			vm.CopyIn(t, slowDeb(t), "/root/ku-slow-install.deb")
 			vm.Run(t, "systemd-run --unit=ku-slow dpkg -i /root/ku-slow-install.deb")
 			// Wait until dpkg runs the preinst, i.e. holds its locks.
 			vm.Run(t, "for i in $(seq 300); do pgrep -f ku-slow-install.preinst >/dev/null && exit 0; sleep 1; done; exit 1")
+			setWindow(t, vm, true)
 			runOnce(t, vm)
 			assertDecision(t, vm, "postpone", "dpkg-lock", systemd.EventPostponed, "/var/lib/dpkg/lock", "dpkg")
 			assertNothingStaged(t, vm)
@@ -90,7 +93,8 @@ func corruptByte(path string) string {
 // it, and nothing is staged; put back, the switch happens and is verified.
 func TestDamagedImageRefusedThenSwitches(t *testing.T) {
 	t.Parallel()
-	vm := productGuestWith(t, Options{Name: "damaged-image", Clock: clockInWindow, Guest: TrixieBackports}, scenarioConfig)
+	// Closed while the kernel installs and between the checks (see TestRefusals).
+	vm := productGuestWith(t, Options{Name: "damaged-image", Clock: clockInWindow, Guest: TrixieBackports}, closedConfig)
 	oldK, _ := vm.Kernels()
 	mark := vm.SerialMark()
 	newK := installNewKernel(t, vm)
@@ -109,6 +113,7 @@ func TestDamagedImageRefusedThenSwitches(t *testing.T) {
 			vm.Run(t, c.damage)
 			vm.Run(t, c.check)
 			runMark := vm.SerialMark()
+			setWindow(t, vm, true)
 			runOnce(t, vm)
 			for _, line := range vm.SerialSince(runMark) {
 				if kexecStarting.MatchString(line) {
@@ -129,6 +134,7 @@ func TestDamagedImageRefusedThenSwitches(t *testing.T) {
 			assertNothingStaged(t, vm)
 			assertRunning(t, vm, oldK.Release)
 			t.Logf("refused (%s): %s", s.Decision.Check, s.Decision.Reason)
+			setWindow(t, vm, false)
 			// In place: the image stays a hard link of the package's file.
 			vm.Run(t, "cat /root/vmlinuz.good > "+image)
 		})
@@ -140,5 +146,6 @@ func TestDamagedImageRefusedThenSwitches(t *testing.T) {
 	if n := len(events(t, vm, systemd.EventStaged)); n != 0 {
 		t.Errorf("journal: %d staged events before the switch; want none", n)
 	}
+	writeConfig(t, vm, "50-scenario.toml", scenarioConfig)
 	switchAndVerify(t, vm, mark, newK)
 }

@@ -36,6 +36,31 @@ end = "04:00"
 time_zone = "UTC"
 `
 
+// closedConfig is scenarioConfig with the window on Mondays: closed at
+// either clock. The package starts runs by itself (a kernel's postinst hook,
+// a changed configuration, its own timers), so a scenario that must change
+// something before any run can switch keeps the window closed meanwhile.
+const closedConfig = `min_uptime = "0s"
+
+[[window]]
+days = ["Mon"]
+start = "02:00"
+end = "04:00"
+time_zone = "UTC"
+`
+
+// setWindow writes scenarioConfig (open) or closedConfig, and waits for the
+// run the changed configuration starts (kexec-upgrade.path) to end.
+func setWindow(t *testing.T, vm *VM, open bool) {
+	t.Helper()
+	config := closedConfig
+	if open {
+		config = scenarioConfig
+	}
+	writeConfig(t, vm, "50-scenario.toml", config)
+	runOnce(t, vm)
+}
+
 // Timeouts for what the guest does on its own.
 const (
 	// verifyTimeout: the timer fires 1 min after boot (+ up to 30 s), and a
@@ -371,7 +396,9 @@ func TestWindowClosed(t *testing.T) {
 // install costs minutes under TCG.
 func TestRefusals(t *testing.T) {
 	t.Parallel()
-	vm := productGuest(t, "refusals", clockInWindow, scenarioConfig)
+	// Closed while the kernel installs and between the checks: the runs the
+	// package starts by itself must not switch to a restored image.
+	vm := productGuest(t, "refusals", clockInWindow, closedConfig)
 	oldK, _ := vm.Kernels()
 	newK := installNewKernel(t, vm)
 	image, initrd := "/boot/vmlinuz-"+newK.Release, "/boot/initrd.img-"+newK.Release
@@ -386,16 +413,20 @@ func TestRefusals(t *testing.T) {
 	}
 	t.Run("truncated_image", func(t *testing.T) {
 		vm.Run(t, "truncate -s 300000 "+image)
+		setWindow(t, vm, true)
 		runOnce(t, vm)
 		assertDecision(t, vm, "refuse", "image", systemd.EventRefused, image, "truncated")
 		after(t)
+		setWindow(t, vm, false)
 		vm.Run(t, "cp -a /root/vmlinuz.good "+image)
 	})
 	t.Run("initrd_missing", func(t *testing.T) {
 		vm.Run(t, "rm "+initrd)
+		setWindow(t, vm, true)
 		runOnce(t, vm)
 		assertDecision(t, vm, "refuse", "initrd", systemd.EventRefused, initrd, "missing")
 		after(t)
+		setWindow(t, vm, false)
 		vm.Run(t, "cp -a /root/initrd.good "+initrd)
 	})
 	t.Run("malformed_config", func(t *testing.T) {
@@ -423,6 +454,7 @@ func TestRefusals(t *testing.T) {
 	// Last: kexec_load_disabled cannot be turned off again before a reboot.
 	t.Run("kexec_load_disabled", func(t *testing.T) {
 		vm.Run(t, "sysctl -q -w kernel.kexec_load_disabled=1")
+		setWindow(t, vm, true)
 		runOnce(t, vm)
 		assertDecision(t, vm, "refuse", "kexec-allowed", systemd.EventRefused, "kexec_load_disabled")
 		after(t)
