@@ -9,8 +9,9 @@ import (
 	"strings"
 )
 
-// Errors returned by ParseHeader and ParseImage. They are wrapped with the
-// sizes and offsets involved; test for them with errors.Is.
+// Errors returned by ParseHeader and ParseBzImage (and shared with
+// ParseArm64Image where they apply). They are wrapped with the sizes and
+// offsets involved; test for them with errors.Is.
 var (
 	// ErrNotBzImage: the boot sector signature (0xAA55 at 0x1FE), the
 	// "HdrS" magic at 0x202, the LOADED_HIGH flag or the payload is missing.
@@ -21,7 +22,8 @@ var (
 	// ErrTruncated: the file is shorter than its header says.
 	ErrTruncated = errors.New("kernel image truncated")
 	// ErrChecksum: the CRC32 stored before the end of the payload does not
-	// match the image (only images that carry one: see Image.NoCRC).
+	// match the image (only images that carry one: see Image.NoCRC); for
+	// an arm64 image, its PE CheckSum or its gzip CRC32 does not match.
 	ErrChecksum = errors.New("kernel image checksum mismatch")
 	// ErrTrailingData: bytes follow the payload of an image that carries a
 	// CRC32, and no certificate table claims them.
@@ -61,9 +63,15 @@ const (
 // 255+1 sectors.
 const MaxHeaderBytes = 256 * sectorSize
 
-// Image describes a bzImage as read from its boot header and, for
-// ParseImage, checked against the whole file.
+// Image describes a kernel image as read from its header and, for
+// ParseImage, checked against the whole file. The fields from Protocol to
+// Tail and the methods SetupSize, Base and Kernel64 describe a bzImage
+// only; Arm64, Unpacked and ContainerSigned an arm64 image only.
 type Image struct {
+	// Arch is the architecture the kernel is for.
+	Arch Arch
+	// Format is how the file is laid out.
+	Format Format
 	// Size is the length of the file in bytes; 0 from ParseHeader, which
 	// sees only the setup area.
 	Size int64
@@ -75,12 +83,17 @@ type Image struct {
 	// PayloadSize is the size of the protected-mode part that follows the
 	// setup area: syssize (0x1F4) times 16. Base adds the setup area.
 	PayloadSize int64
-	// Signed reports a valid PE certificate table from Base to the end of
-	// the file; false from ParseHeader.
+	// Signed reports a valid PE certificate table from Base (a bzImage) or
+	// the end of the last PE section (an arm64 Image) to the end of the
+	// file; false from ParseHeader. For a packed arm64 image it is the
+	// unpacked Image's: that is what kexec_file_load sees and, under
+	// lockdown, verifies.
 	Signed bool
-	// CmdlineMax is cmdline_size at 0x238: the longest command line the
-	// kernel takes, without the terminating NUL. kexec_file_load keeps 30
-	// bytes of it in reserve: see CheckCmdlineLength.
+	// CmdlineMax is the longest command line the kernel takes, without the
+	// terminating NUL: cmdline_size at 0x238 of a bzImage (x86
+	// kexec_file_load keeps 30 bytes of it in reserve: see
+	// CheckCmdlineLength), COMMAND_LINE_SIZE less the NUL (2047) for arm64,
+	// whose header has no such field (see CheckCmdlineFor).
 	CmdlineMax int
 	// LoadFlags is loadflags at 0x211.
 	LoadFlags uint8
@@ -110,6 +123,17 @@ type Image struct {
 	// Checks are the integrity checks ParseImage ran and passed; 0 from
 	// ParseHeader.
 	Checks Checks
+	// Arm64 is the arm64 Image header (of the unpacked Image for a packed
+	// format).
+	Arm64 Arm64Header
+	// Unpacked is the size of the Image unpacked from an Image.gz or EFI
+	// zboot file, which is what kexec_file_load is given; 0 for formats
+	// loaded as they are.
+	Unpacked int64
+	// ContainerSigned reports an EFI zboot container with a PE certificate
+	// table: the firmware can verify it, but kexec_file_load is given the
+	// unpacked Image, whose own signature (Signed) is what counts.
+	ContainerSigned bool
 }
 
 // Checks is a set of the integrity checks ParseImage runs on an image.
@@ -127,12 +151,19 @@ const (
 	// CheckSignatureTable: the PE certificate table of a signed image is
 	// well formed (its signature is the kernel's to check).
 	CheckSignatureTable
+	// CheckPEChecksum: the PE CheckSum (which sbsign fills in when it
+	// signs) matches the whole file: every byte counts, so any single
+	// flipped byte fails it. Checked on arm64 images, where it is not zero.
+	CheckPEChecksum
+	// CheckGzipCRC: the gzip stream of an Image.gz or EFI zboot payload
+	// unpacked with a matching CRC32 and length.
+	CheckGzipCRC
 )
 
-var checkNames = [...]string{"size", "crc32", "signature-table"}
+var checkNames = [...]string{"size", "crc32", "signature-table", "pe-checksum", "gzip-crc32"}
 
-// Names lists the checks in the set by their names, "size", "crc32" and
-// "signature-table", in that order.
+// Names lists the checks in the set by their names, "size", "crc32",
+// "signature-table", "pe-checksum" and "gzip-crc32", in that order.
 func (c Checks) Names() []string {
 	var names []string
 	for i, name := range checkNames {
@@ -156,9 +187,14 @@ const CRCAbsentNote = "crc: absent (Linux ≥ 6.15 has none)"
 
 // CRCStatus says in one phrase what became of the CRC32 check, for status
 // output: "crc32: matches", CRCAbsentNote, or "crc32: not checked" for a
-// header that ParseHeader read.
+// header that ParseHeader read; for an arm64 image, which has no build
+// tool CRC32, whether its PE CheckSum matched.
 func (im Image) CRCStatus() string {
 	switch {
+	case im.Arch == ArchARM64 && im.Checks&CheckPEChecksum != 0:
+		return "crc: none in the arm64 format; PE checksum matches"
+	case im.Arch == ArchARM64:
+		return "crc: none in the arm64 format; no PE checksum"
 	case im.Checks&CheckCRC32 != 0:
 		return "crc32: matches"
 	case im.NoCRC:
@@ -260,6 +296,8 @@ func ParseHeader(data []byte) (Image, error) {
 		return Image{}, fmt.Errorf("%w: no \"HdrS\" at 0x%X (found %q)", ErrNotBzImage, offHeaderMagic, magic)
 	}
 	im := Image{
+		Arch:        ArchAMD64,
+		Format:      FormatBzImage,
 		Protocol:    binary.LittleEndian.Uint16(data[offVersion:]),
 		SetupSects:  int(data[offSetupSects]),
 		PayloadSize: int64(binary.LittleEndian.Uint32(data[offSysSize:])) * 16,
@@ -309,7 +347,7 @@ func protocolString(p uint16) string {
 	return fmt.Sprintf("%d.%02d", p>>8, p&0xFF)
 }
 
-// ParseImage checks a whole bzImage file before it is handed to
+// ParseBzImage checks a whole bzImage file before it is handed to
 // kexec_file_load: the header as ParseHeader does, that the file holds the
 // setup area and the payload the header announces, the CRC32 that build.c
 // stores in the last 4 bytes of the payload (where the image carries one:
@@ -318,7 +356,7 @@ func protocolString(p uint16) string {
 // sbsign). An image without a CRC may have a Tail between the payload and
 // the table (or the end of an unsigned file). Image.Checks lists what was
 // checked.
-func ParseImage(data []byte) (Image, error) {
+func ParseBzImage(data []byte) (Image, error) {
 	im, err := ParseHeader(data)
 	if err != nil {
 		return Image{}, err

@@ -27,8 +27,8 @@ func defaultImage(size int64, signed bool) Image {
 		checks |= CheckSignatureTable
 	}
 	return Image{
-		Checks: checks,
-		Size:   size, Protocol: 0x020F, SetupSects: kerneltest.SetupSects,
+		Arch: ArchAMD64, Format: FormatBzImage, Checks: checks,
+		Size: size, Protocol: 0x020F, SetupSects: kerneltest.SetupSects,
 		PayloadSize: kerneltest.DefaultPayloadSize, Signed: signed, CmdlineMax: 2047,
 		LoadFlags: 0x01, XLoadFlags: 0x7F,
 		Version: kerneltest.DefaultRelease + " (" + kerneltest.DefaultBuilder + ") " + kerneltest.DefaultBuild,
@@ -160,8 +160,8 @@ func TestParseImage(t *testing.T) {
 			name: "other_release_and_protocol",
 			data: kerneltest.BzImage(kerneltest.Options{Release: "6.8.0-50-generic", Build: "#50-Ubuntu SMP PREEMPT_DYNAMIC Sat Nov  9 17:58:29 UTC 2024", Protocol: 0x020C, PayloadSize: 100}),
 			want: Image{
-				Checks: CheckSize | CheckCRC32,
-				Size:   testSetup + 112, Protocol: 0x020C, SetupSects: kerneltest.SetupSects,
+				Arch: ArchAMD64, Format: FormatBzImage, Checks: CheckSize | CheckCRC32,
+				Size: testSetup + 112, Protocol: 0x020C, SetupSects: kerneltest.SetupSects,
 				PayloadSize: 112, CmdlineMax: 2047, LoadFlags: 0x01, XLoadFlags: 0x7F,
 				Version: "6.8.0-50-generic (" + kerneltest.DefaultBuilder + ") #50-Ubuntu SMP PREEMPT_DYNAMIC Sat Nov  9 17:58:29 UTC 2024",
 				Release: "6.8.0-50-generic", Build: "#50-Ubuntu SMP PREEMPT_DYNAMIC Sat Nov  9 17:58:29 UTC 2024",
@@ -467,7 +467,7 @@ func TestSplitVersion(t *testing.T) {
 	}
 }
 
-func FuzzParseImage(f *testing.F) {
+func FuzzParseBzImage(f *testing.F) {
 	f.Add(kerneltest.BzImage(kerneltest.Options{}))
 	f.Add(kerneltest.BzImage(kerneltest.Options{Signed: true, PayloadSize: 64}))
 	f.Add(kerneltest.BzImage(kerneltest.Options{Signed: true, Truncate: 4200}))
@@ -477,39 +477,39 @@ func FuzzParseImage(f *testing.F) {
 	f.Add(kerneltest.BzImage(kerneltest.Options{NoCRC: true, Signed: true, Tail: 40, Release: "6.18.15+deb13-cloud-amd64", PayloadSize: 48}))
 	f.Add([]byte("MZ"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		checkParseImage(t, data)
+		checkParseBzImage(t, data)
 		// Most mutations break the CRC; check the image with it repaired too,
 		// so that the checks after it see many inputs.
 		if fixed, ok := withValidCRC(data); ok {
-			checkParseImage(t, fixed)
+			checkParseBzImage(t, fixed)
 		}
 	})
 }
 
-// checkParseImage checks the properties of ParseImage on data: it fails
+// checkParseBzImage checks the properties of ParseBzImage on data: it fails
 // only with the sentinel errors, and an image it accepts has the file's
 // size, reads the same through ParseHeader, and is not accepted once cut
 // by a byte.
-func checkParseImage(t *testing.T, data []byte) {
+func checkParseBzImage(t *testing.T, data []byte) {
 	t.Helper()
-	im, err := ParseImage(data)
+	im, err := ParseBzImage(data)
 	if err != nil {
 		for _, sentinel := range []error{ErrNotBzImage, ErrOldProtocol, ErrTruncated, ErrChecksum, ErrTrailingData, ErrBadSignatureTable, ErrNoVersion} {
 			if errors.Is(err, sentinel) {
 				return
 			}
 		}
-		t.Fatalf("ParseImage(%d bytes) error = %v; want one of the sentinel errors", len(data), err)
+		t.Fatalf("ParseBzImage(%d bytes) error = %v; want one of the sentinel errors", len(data), err)
 	}
-	if im.Size != int64(len(data)) {
-		t.Fatalf("ParseImage(%d bytes).Size = %d; want %d", len(data), im.Size, len(data))
+	if im.Size != int64(len(data)) || im.Arch != ArchAMD64 || im.Format != FormatBzImage {
+		t.Fatalf("ParseBzImage(%d bytes) = size %d, %s %s; want %d, an amd64 bzImage", len(data), im.Size, im.Arch, im.Format, len(data))
 	}
 	end := im.Base() + im.Tail // where the payload and its tail end
 	if im.Size < end || im.Signed != (im.Size > end) {
-		t.Fatalf("ParseImage(%d bytes) = Signed %v, Base %d, Tail %d; want Signed exactly when the file is longer than Base+Tail", len(data), im.Signed, im.Base(), im.Tail)
+		t.Fatalf("ParseBzImage(%d bytes) = Signed %v, Base %d, Tail %d; want Signed exactly when the file is longer than Base+Tail", len(data), im.Signed, im.Base(), im.Tail)
 	}
 	if im.Tail < 0 || im.Tail > 0 && !im.NoCRC || im.NoCRC == CarriesCRC(im.Release) {
-		t.Fatalf("ParseImage(%d bytes) = Tail %d, NoCRC %t for release %q; want a tail only without a CRC, and NoCRC = !CarriesCRC", len(data), im.Tail, im.NoCRC, im.Release)
+		t.Fatalf("ParseBzImage(%d bytes) = Tail %d, NoCRC %t for release %q; want a tail only without a CRC, and NoCRC = !CarriesCRC", len(data), im.Tail, im.NoCRC, im.Release)
 	}
 	wantChecks := Checks(0)
 	if !im.NoCRC {
@@ -522,7 +522,7 @@ func checkParseImage(t *testing.T, data []byte) {
 		wantChecks |= CheckSize
 	}
 	if im.Checks != wantChecks {
-		t.Fatalf("ParseImage(%d bytes).Checks = %s; want %s", len(data), im.Checks, wantChecks)
+		t.Fatalf("ParseBzImage(%d bytes).Checks = %s; want %s", len(data), im.Checks, wantChecks)
 	}
 	n := HeaderBytes(data)
 	if n > len(data) || n > MaxHeaderBytes {
@@ -530,20 +530,20 @@ func checkParseImage(t *testing.T, data []byte) {
 	}
 	hdr, err := ParseHeader(data[:n])
 	if err != nil {
-		t.Fatalf("ParseImage(%d bytes) succeeded but ParseHeader(first %d bytes) error = %v", len(data), n, err)
+		t.Fatalf("ParseBzImage(%d bytes) succeeded but ParseHeader(first %d bytes) error = %v", len(data), n, err)
 	}
 	if hdr.Release != im.Release || hdr.Build != im.Build || hdr.Version != im.Version || hdr.Base() != im.Base() {
-		t.Fatalf("ParseHeader(first %d bytes) = %q, %q, base %d; ParseImage = %q, %q, base %d", n, hdr.Release, hdr.Build, hdr.Base(), im.Release, im.Build, im.Base())
+		t.Fatalf("ParseHeader(first %d bytes) = %q, %q, base %d; ParseBzImage = %q, %q, base %d", n, hdr.Release, hdr.Build, hdr.Base(), im.Release, im.Build, im.Base())
 	}
-	cut, err := ParseImage(data[:len(data)-1])
+	cut, err := ParseBzImage(data[:len(data)-1])
 	switch {
 	case !im.Signed && im.Tail > 0:
 		// Nothing records the length of an unsigned image's tail.
 		if err != nil || cut.Tail != im.Tail-1 {
-			t.Fatalf("ParseImage of an unsigned image with a %d-byte tail cut by one byte = tail %d, %v; want tail %d, nil", im.Tail, cut.Tail, err, im.Tail-1)
+			t.Fatalf("ParseBzImage of an unsigned image with a %d-byte tail cut by one byte = tail %d, %v; want tail %d, nil", im.Tail, cut.Tail, err, im.Tail-1)
 		}
 	case err == nil:
-		t.Fatalf("ParseImage accepts %d bytes and the same cut by one byte", len(data))
+		t.Fatalf("ParseBzImage accepts %d bytes and the same cut by one byte", len(data))
 	}
 }
 

@@ -1,7 +1,11 @@
-// Package kerneltest is pure: it builds small synthetic x86 bzImage files
-// for tests, laid out like a signed Debian kernel (EFI stub PE header at
-// 0x40, protocol 2.15, CRC32 at the end of the payload or zeros there as in
-// Linux 6.15 and later, sbsign's certificate table) but a few KiB long.
+// Package kerneltest is pure: it builds small synthetic kernel images for
+// tests, laid out like signed Debian kernels but a few KiB long: x86
+// bzImage files (EFI stub PE header at 0x40, protocol 2.15, CRC32 at the
+// end of the payload or zeros there as in Linux 6.15 and later, sbsign's
+// certificate table), and arm64 Image files (the arm64 header, the EFI
+// stub's PE32+ header with .text and .data, the kernel's banner and
+// uts_namespace record, sbsign's certificate table and PE CheckSum), also
+// as Image.gz and EFI zboot.
 package kerneltest
 
 import (
