@@ -19,6 +19,17 @@ const cmdlineReserve = 30
 // it would be wrong for the next kernel.
 const bootImageParam = "BOOT_IMAGE"
 
+// AttemptParam is the parameter kexec-upgrade appends to the command line
+// it loads, with the switch attempt's id as its value: after the boot,
+// /proc/cmdline carrying it proves the kernel came up through that kexec
+// (a firmware reboot boots GRUB's line, which has none). The kernel treats
+// a name with a dot as a module parameter: it is ignored by the kernel and
+// never reaches init's arguments or environment.
+const AttemptParam = "kexec_upgrade.attempt"
+
+// ErrBadAttemptID: an attempt id that cannot be a command line value.
+var ErrBadAttemptID = errors.New("attempt id unusable on a kernel command line")
+
 // SplitCmdline splits a kernel command line into its arguments the way the
 // kernel's next_arg() finds them: arguments are separated by white space
 // (the kernel's isspace: space, \t, \n, \v, \f, \r and 0xA0) outside double
@@ -131,14 +142,17 @@ func (p param) isSeparator() bool {
 }
 
 // EditCmdline derives the command line for the next kernel from the current
-// one (as read from /proc/cmdline). It drops BOOT_IMAGE=, drops every
+// one (as read from /proc/cmdline). It drops BOOT_IMAGE= and any
+// kexec_upgrade.attempt= (AttemptParam: the marker of the switch that
+// booted this kernel; WithAttempt adds the next one), drops every
 // parameter that matches a token of remove (a bare name matches "name" and
 // every "name=..."; "name=value" matches exactly; names compare as the
 // kernel does, "-" equal to "_"), then appends the tokens of appendArgs,
 // first dropping the same parameters from the current line so that
 // repeated upgrades do not pile up copies. Editing applies to kernel
 // parameters only: arguments after "--" belong to init, stay as they are
-// and stay last; a "--" or BOOT_IMAGE= in appendArgs is ignored. Tokens are
+// and stay last; a "--", BOOT_IMAGE= or kexec_upgrade.attempt= in
+// appendArgs is ignored. Tokens are
 // joined with single spaces; an unterminated quote is closed so that it
 // cannot swallow what follows it.
 func EditCmdline(current, remove, appendArgs string) string {
@@ -149,7 +163,7 @@ func EditCmdline(current, remove, appendArgs string) string {
 	var appended []string
 	for _, tok := range splitClosed(appendArgs) {
 		p := parseParam(tok)
-		if p.isSeparator() || sameName(p.name, bootImageParam) {
+		if p.isSeparator() || isDropped(p) {
 			continue
 		}
 		appendParams = append(appendParams, p)
@@ -164,7 +178,7 @@ func EditCmdline(current, remove, appendArgs string) string {
 			initArgs = tokens[i:]
 			break
 		}
-		if sameName(p.name, bootImageParam) || matchesAny(removeParams, p, true) || matchesAny(appendParams, p, false) {
+		if isDropped(p) || matchesAny(removeParams, p, true) || matchesAny(appendParams, p, false) {
 			continue
 		}
 		out = append(out, tok)
@@ -172,6 +186,58 @@ func EditCmdline(current, remove, appendArgs string) string {
 	out = append(out, appended...)
 	out = append(out, initArgs...)
 	return strings.Join(out, " ")
+}
+
+// isDropped reports the parameters EditCmdline never carries over:
+// BOOT_IMAGE= and the attempt marker.
+func isDropped(p param) bool {
+	return sameName(p.name, bootImageParam) || sameName(p.name, AttemptParam)
+}
+
+// WithAttempt returns cmdline with any kexec_upgrade.attempt= dropped and
+// "kexec_upgrade.attempt=<id>" appended as the last kernel parameter
+// (before a "--" and init's arguments), so markers never pile up. The id
+// must be printable ASCII without spaces or quotes (ErrBadAttemptID).
+func WithAttempt(cmdline, id string) (string, error) {
+	if id == "" {
+		return "", fmt.Errorf("%w: empty", ErrBadAttemptID)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c >= 0x7F || c == '"' {
+			return "", fmt.Errorf("%w: %q has byte 0x%02X at %d", ErrBadAttemptID, id, c, i)
+		}
+	}
+	tokens := splitClosed(cmdline)
+	var out, initArgs []string
+	for i, tok := range tokens {
+		p := parseParam(tok)
+		if p.isSeparator() {
+			initArgs = tokens[i:]
+			break
+		}
+		if !sameName(p.name, AttemptParam) {
+			out = append(out, tok)
+		}
+	}
+	out = append(out, AttemptParam+"="+id)
+	return strings.Join(append(out, initArgs...), " "), nil
+}
+
+// AttemptOf returns the attempt id a command line (/proc/cmdline) carries:
+// the value of its last kexec_upgrade.attempt= among the kernel parameters
+// (the one a module parameter would take), and whether it has one.
+func AttemptOf(cmdline string) (string, bool) {
+	id, found := "", false
+	for _, tok := range SplitCmdline(cmdline) {
+		p := parseParam(tok)
+		if p.isSeparator() {
+			break
+		}
+		if sameName(p.name, AttemptParam) && p.hasValue {
+			id, found = p.value, true
+		}
+	}
+	return id, found
 }
 
 // splitClosed is SplitCmdline with an unterminated quote closed: the
@@ -193,14 +259,44 @@ func matchesAny(patterns []param, p param, loose bool) bool {
 	return false
 }
 
+// CheckCmdlineFor checks a command line against the limit of arch's
+// kexec_file_load and kernel, given the image's CmdlineMax (Image.CmdlineMax):
+// on amd64 as CheckCmdlineLength does; on arm64 the line and its NUL must
+// fit COMMAND_LINE_SIZE, cmdlineMax+1 bytes: arm64's kexec_file_load puts
+// any length into the device tree's bootargs, and the new kernel silently
+// cuts what does not fit, the attempt marker at the end first.
+func CheckCmdlineFor(arch Arch, cmdline string, cmdlineMax int) error {
+	switch arch {
+	case ArchAMD64:
+		return CheckCmdlineLength(cmdline, cmdlineMax)
+	case ArchARM64:
+		if err := checkNUL(cmdline); err != nil {
+			return err
+		}
+		if len(cmdline) > cmdlineMax {
+			return fmt.Errorf("%w: %d bytes, limit %d (COMMAND_LINE_SIZE %d less 1 for the NUL; arm64 kernels cut a longer line)",
+				ErrCmdlineTooLong, len(cmdline), cmdlineMax, cmdlineMax+1)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %q", ErrUnsupportedArch, arch)
+}
+
+func checkNUL(cmdline string) error {
+	if i := strings.IndexByte(cmdline, 0); i >= 0 {
+		return fmt.Errorf("kernel command line has a NUL byte at offset %d", i)
+	}
+	return nil
+}
+
 // CheckCmdlineLength checks a command line against the limit x86
 // kexec_file_load enforces: the line and its terminating NUL must leave 30
 // bytes free in cmdlineMax (cmdline_size from the image header), so the
 // longest accepted line is cmdlineMax-31 bytes. An empty line is passed
 // without a NUL. It also rejects NUL bytes, which would cut the line short.
 func CheckCmdlineLength(cmdline string, cmdlineMax int) error {
-	if i := strings.IndexByte(cmdline, 0); i >= 0 {
-		return fmt.Errorf("kernel command line has a NUL byte at offset %d", i)
+	if err := checkNUL(cmdline); err != nil {
+		return err
 	}
 	n := len(cmdline)
 	if n > 0 {
