@@ -7,6 +7,7 @@ import (
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
 )
@@ -166,7 +167,10 @@ func attemptOf(staged state.Staged, now time.Time) state.Attempt {
 
 // JudgeSwitch decides, after a boot or in the boot that queued it, how a
 // staged switch ended; it is pure. userspace is when this boot's systemd
-// started (zero if unknown).
+// started (zero if unknown). The staged kernel running counts as verified
+// only when it came up through this attempt's kexec (notOurKexec): its
+// command line carries the attempt marker that was loaded, and on x86 the
+// boot loader type says kexec.
 func JudgeSwitch(staged state.Staged, running host.Running, now, userspace time.Time) state.Attempt {
 	a := attemptOf(staged, now)
 	runningKernel := state.Kernel{Release: running.Release, Build: running.Build}
@@ -175,9 +179,9 @@ func JudgeSwitch(staged state.Staged, running host.Running, now, userspace time.
 	case running.BootID == staged.OldBootID:
 		a.Outcome, a.Kind = state.OutcomeFailed, state.FailNoReboot
 		a.Reason = "the system did not restart after kexec.target was queued (still boot " + running.BootID + ")"
-	case runningKernel == staged.To && running.LoaderType >= 0 && running.LoaderType != host.LoaderKexec:
+	case runningKernel == staged.To && notOurKexec(staged, running) != "":
 		a.Outcome, a.Kind = state.OutcomeFailed, state.FailFirmwareReboot
-		a.Reason = fmt.Sprintf("%s is running, but it came up through a firmware reboot (boot loader type 0x%02x, not 0x%02x): the kexec itself failed", running.Release, running.LoaderType, host.LoaderKexec)
+		a.Reason = notOurKexec(staged, running)
 	case runningKernel == staged.To:
 		a.Outcome = state.OutcomeVerified
 		if !staged.QueuedAt.IsZero() && !userspace.IsZero() && userspace.After(staged.QueuedAt) {
@@ -197,4 +201,34 @@ func JudgeSwitch(staged state.Staged, running host.Running, now, userspace time.
 		a.Reason = fmt.Sprintf("%s (%s) is running, neither the staged %s nor the old %s", running.Release, running.Build, staged.To.Release, staged.From.Release)
 	}
 	return a
+}
+
+// notOurKexec says why the staged kernel, found running, did not come up
+// through this attempt's kexec, or "" when it did. Two proofs, where they
+// exist: the boot loader type in boot_params (x86 only: 0xD0 after a
+// kexec; LoaderType -1 elsewhere), and the attempt marker
+// (kexec_upgrade.attempt=) of the command line that was loaded, which a
+// firmware reboot's boot loader line lacks. Both must agree. A switch
+// staged without a marker (by an older version) has the loader type alone.
+func notOurKexec(staged state.Staged, running host.Running) string {
+	loaderKnown := running.LoaderType >= 0
+	viaKexec := running.LoaderType == host.LoaderKexec
+	want, marked := kernel.AttemptOf(staged.Cmdline)
+	got, found := kernel.AttemptOf(running.Cmdline)
+	switch {
+	case !marked && loaderKnown && !viaKexec:
+		return fmt.Sprintf("%s is running, but it came up through a firmware reboot (boot loader type 0x%02x, not 0x%02x): the kexec itself failed", running.Release, running.LoaderType, host.LoaderKexec)
+	case marked && found && got == want && loaderKnown && !viaKexec:
+		return fmt.Sprintf("%s is running with this attempt's %s=%s, but the boot loader type is 0x%02x, not 0x%02x: the proofs disagree, so it counts as a firmware reboot", running.Release, kernel.AttemptParam, want, running.LoaderType, host.LoaderKexec)
+	case !marked || found && got == want:
+		return ""
+	}
+	what := "has no " + kernel.AttemptParam + "= marker"
+	if found {
+		what = fmt.Sprintf("carries %s=%s, not this attempt's %s", kernel.AttemptParam, got, want)
+	}
+	if loaderKnown && viaKexec {
+		return fmt.Sprintf("%s is running, but its command line %s while the boot loader type says kexec (0x%02x): it came up through some other kexec, not attempt %s", running.Release, what, host.LoaderKexec, want)
+	}
+	return fmt.Sprintf("%s is running, but its command line %s: it came up through a firmware reboot (the boot loader's command line), so the kexec itself failed", running.Release, what)
 }

@@ -24,6 +24,14 @@ func TestJudgeSwitch(t *testing.T) {
 		return host.Running{Release: k.Release, Build: k.Build, BootID: bootID, LoaderType: loader, Cmdline: newCmdline}
 	}
 	secs := func(s float64) *float64 { return &s }
+	const (
+		markedID    = "20260328T023000.000000000Z-" + newRelease
+		grubCmdline = "BOOT_IMAGE=/boot/vmlinuz-" + newRelease + " root=/dev/vda1 ro console=ttyAMA0"
+	)
+	markedCmdline := "root=/dev/vda1 ro console=ttyAMA0 kexec_upgrade.attempt=" + markedID
+	marked := staged
+	marked.ID, marked.Cmdline = markedID, markedCmdline
+	withCmdline := func(r host.Running, cmdline string) host.Running { r.Cmdline = cmdline; return r }
 
 	tests := []struct {
 		name      string
@@ -98,6 +106,57 @@ func TestJudgeSwitch(t *testing.T) {
 		{
 			name: "forced_attempt_stays_forced", staged: func() state.Staged { s := staged; s.Forced = true; return s }(),
 			running: running(newK, newBootID, host.LoaderKexec), outcome: state.OutcomeVerified,
+		},
+		// The attempt marker: staged with kexec_upgrade.attempt=<id> on the
+		// loaded command line, it must be in /proc/cmdline after the boot.
+		// arm64 has no boot_params (LoaderType -1): the marker is the proof.
+		{
+			name: "arm64_marker_present_verified", staged: marked,
+			running:   withCmdline(running(newK, newBootID, -1), markedCmdline),
+			userspace: queued.Add(3 * time.Second), outcome: state.OutcomeVerified, duration: secs(3),
+		},
+		{
+			name: "arm64_marker_absent_firmware_reboot", staged: marked,
+			running: withCmdline(running(newK, newBootID, -1), grubCmdline),
+			outcome: state.OutcomeFailed, kind: state.FailFirmwareReboot,
+			reason: []string{newRelease, "no kexec_upgrade.attempt= marker", "firmware reboot"},
+		},
+		{
+			// A boot loader entry that copied an old /proc/cmdline carries
+			// an older attempt's marker.
+			name: "arm64_other_attempts_marker_firmware_reboot", staged: marked,
+			running: withCmdline(running(newK, newBootID, -1), grubCmdline+" kexec_upgrade.attempt=20260101T000000.000000000Z-"+oldRelease),
+			outcome: state.OutcomeFailed, kind: state.FailFirmwareReboot,
+			reason: []string{"kexec_upgrade.attempt=20260101T000000.000000000Z-" + oldRelease, "not this attempt's " + markedID},
+		},
+		{
+			name: "amd64_loader_byte_and_marker_agree_verified", staged: marked,
+			running: withCmdline(running(newK, newBootID, host.LoaderKexec), markedCmdline), outcome: state.OutcomeVerified,
+		},
+		{
+			// boot_params says kexec, the command line is not ours: some
+			// other kexec (kexec-tools' own load, say).
+			name: "amd64_loader_kexec_marker_absent_firmware_reboot", staged: marked,
+			running: withCmdline(running(newK, newBootID, host.LoaderKexec), grubCmdline),
+			outcome: state.OutcomeFailed, kind: state.FailFirmwareReboot,
+			reason: []string{"no kexec_upgrade.attempt= marker", "0xd0", "other kexec"},
+		},
+		{
+			name: "amd64_marker_present_loader_grub_firmware_reboot", staged: marked,
+			running: withCmdline(running(newK, newBootID, 0x72), markedCmdline),
+			outcome: state.OutcomeFailed, kind: state.FailFirmwareReboot,
+			reason: []string{"0x72", "0xd0", "disagree", markedID},
+		},
+		{
+			// A switch staged by a version without markers keeps the
+			// loader byte alone: nothing to find on arm64 then.
+			name: "staged_without_marker_arm64_verified", staged: staged,
+			running: withCmdline(running(newK, newBootID, -1), grubCmdline), outcome: state.OutcomeVerified,
+		},
+		{
+			name: "marker_on_the_old_kernel_is_still_the_old_kernel", staged: marked,
+			running: withCmdline(running(oldK, newBootID, -1), markedCmdline),
+			outcome: state.OutcomeFailed, kind: state.FailOldKernel, reason: []string{oldRelease},
 		},
 	}
 	for _, tc := range tests {
