@@ -1,14 +1,19 @@
 // Package kexec stages and unstages a kernel with kexec_file_load(2); its
-// effects are those syscalls and reading /sys/kernel/kexec_loaded.
+// effects are those syscalls, reading /sys/kernel/kexec_loaded, and, for an
+// image the kernel cannot take as it is (an arm64 Image.gz or EFI zboot),
+// a sealed memory file holding the unpacked Image.
 package kexec
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel"
 )
 
 // Reasons for load failures that callers must tell apart.
@@ -40,15 +45,36 @@ func (e *LoadError) Lasting() bool {
 	return errors.Is(e.Kind, ErrRejectedImage) || errors.Is(e.Kind, ErrUnsupported)
 }
 
-// ExplainErrno maps kexec_file_load's errnos to a sentinel and a reason
-// naming the image (see kexec_file_load(2) and kernel/kexec_file.c).
+// ExplainErrno is ExplainErrnoFor on the architecture this program runs
+// on (kernel.NativeArch).
 func ExplainErrno(errno syscall.Errno, image string) *LoadError {
+	return ExplainErrnoFor(kernel.NativeArch, errno, image)
+}
+
+// ExplainErrnoFor maps kexec_file_load's errnos on arch to a sentinel and a
+// reason naming the image (see kexec_file_load(2), kernel/kexec_file.c and
+// the architecture's image loader). Where the architectures differ: x86
+// answers ENOEXEC to an image that is not a bzImage and EINVAL to a command
+// line that leaves no room for the 30 bytes kexec keeps free; arm64
+// (arch/arm64/kernel/kexec_image.c) answers EINVAL to anything but a raw
+// Image (no "ARM\x64" magic, image_size 0, an endianness or page size this
+// kernel cannot run), and ENOEXEC only when no loader is built in. Both
+// are lasting: the same image will be refused again.
+func ExplainErrnoFor(arch kernel.Arch, errno syscall.Errno, image string) *LoadError {
 	e := &LoadError{Errno: errno}
+	switch {
+	case arch == kernel.ArchARM64 && errno == syscall.EINVAL:
+		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: %s is not an arm64 Image this kernel can load (EINVAL: arm64 refuses an image without the \"ARM\\x64\" header, with image_size 0, or with an endianness or page size this kernel cannot run), or the arguments are malformed", image)
+		return e
+	case arch == kernel.ArchARM64 && errno == syscall.ENOEXEC:
+		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: no image loader of this arm64 kernel takes %s (ENOEXEC)", image)
+		return e
+	}
 	switch errno {
 	case syscall.EPERM:
 		e.Kind, e.Reason = ErrNotPermitted, fmt.Sprintf("kexec_file_load %s: operation not permitted (EPERM): no CAP_SYS_BOOT, kernel.kexec_load_disabled=1, kernel lockdown, or a seccomp filter without @reboot", image)
 	case syscall.ENOEXEC:
-		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: %s is not a kernel image this kernel can load (ENOEXEC)", image)
+		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: %s is not a kernel image this kernel can load (ENOEXEC: not a bzImage it takes)", image)
 	case syscall.EKEYREJECTED:
 		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: the signature of %s was rejected (EKEYREJECTED): Secure Boot/lockdown does not trust it", image)
 	case syscall.ENOKEY:
@@ -66,7 +92,7 @@ func ExplainErrno(errno syscall.Errno, image string) *LoadError {
 	case syscall.ENOMEM:
 		e.Kind, e.Reason = ErrBusy, fmt.Sprintf("kexec_file_load: not enough memory to stage %s (ENOMEM)", image)
 	case syscall.EINVAL:
-		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: the kernel rejected the arguments for %s (EINVAL): command line too long or image malformed", image)
+		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: the kernel rejected the arguments for %s (EINVAL): command line too long (x86 keeps 30 bytes of cmdline_size free) or image malformed", image)
 	default:
 		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load %s: %s (%s)", image, errno.Error(), errnoName(errno))
 	}
@@ -87,20 +113,73 @@ func errnoName(e syscall.Errno) string {
 // host's files are under ("/" on a host).
 type Loader struct {
 	Root string
+	// Arch is the architecture whose image formats and errnos apply;
+	// kernel.NativeArch when empty.
+	Arch kernel.Arch
+}
+
+func (l Loader) arch() kernel.Arch {
+	if l.Arch == "" {
+		return kernel.NativeArch
+	}
+	return l.Arch
 }
 
 // Load stages the kernel and initrd read from the given open files with
 // cmdline: the kernel reads the very descriptors the caller checked, so
-// what is loaded is what was checked, whatever happens to the paths.
-func (l Loader) Load(kernel, initrd *os.File, cmdline string) error {
-	if err := fileLoad(int(kernel.Fd()), int(initrd.Fd()), cmdline, 0); err != nil {
+// what is loaded is what was checked, whatever happens to the paths. An
+// image the kernel cannot take as it is (kernel.Format.Packed: an arm64
+// Image.gz or EFI zboot) is read through its descriptor, checked and
+// unpacked again, and the Image is staged from a sealed memory file.
+func (l Loader) Load(image, initrd *os.File, cmdline string) error {
+	staged, err := l.loadable(image)
+	if err != nil {
+		return err
+	}
+	if staged != image {
+		defer staged.Close()
+	}
+	if err := fileLoad(int(staged.Fd()), int(initrd.Fd()), cmdline, 0); err != nil {
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
-			return ExplainErrno(errno, kernel.Name())
+			return ExplainErrnoFor(l.arch(), errno, image.Name())
 		}
-		return fmt.Errorf("kexec_file_load %s: %w", kernel.Name(), err)
+		return fmt.Errorf("kexec_file_load %s: %w", image.Name(), err)
 	}
 	return nil
+}
+
+// loadable returns the file to hand to kexec_file_load: image itself, or a
+// sealed memory file with the Image unpacked from it.
+func (l Loader) loadable(image *os.File) (*os.File, error) {
+	head := make([]byte, 64)
+	n, err := image.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read kernel image %s: %w", image.Name(), err)
+	}
+	if f, _ := kernel.DetectFormat(head[:n]); !f.Packed() {
+		return image, nil
+	}
+	st, err := image.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat kernel image %s: %w", image.Name(), err)
+	}
+	if st.Size() > kernel.MaxUnpackedSize {
+		return nil, fmt.Errorf("kernel image %s is %d bytes, more than %d: %w", image.Name(), st.Size(), kernel.MaxUnpackedSize, kernel.ErrTooLarge)
+	}
+	data := make([]byte, st.Size())
+	if _, err := io.ReadFull(io.NewSectionReader(image, 0, st.Size()), data); err != nil {
+		return nil, fmt.Errorf("read kernel image %s: %w", image.Name(), err)
+	}
+	im, unpacked, err := kernel.LoadableImage(l.arch(), data)
+	if err != nil {
+		return nil, fmt.Errorf("unpack kernel image %s: %w", image.Name(), err)
+	}
+	f, err := SealedMemfd(filepath.Base(image.Name())+" unpacked from "+string(im.Format), unpacked)
+	if err != nil {
+		return nil, fmt.Errorf("kernel image %s: %w", image.Name(), err)
+	}
+	return f, nil
 }
 
 // Permitted asks the kernel whether this process may use kexec_file_load
