@@ -11,6 +11,13 @@ GOTOOLCHAIN ?= auto
 export GOTOOLCHAIN
 VERSION   ?= $(shell dpkg-parsechangelog -S Version 2>/dev/null || echo 0.0.0)
 BIN       := build/kexec-upgrade
+# The Debian architecture `make build` and `make deb` build for: amd64 (the
+# default) or arm64, cross-built here (static, CGO_ENABLED=0); `make deb
+# ARCH=arm64` writes dist/kexec-upgrade_<version>_arm64.deb.
+ARCH      ?= amd64
+GOARCH_amd64 := amd64
+GOARCH_arm64 := arm64
+BUILD_GOARCH = $(or $(GOARCH_$(ARCH)),$(error ARCH=$(ARCH): kexec-upgrade builds for amd64 and arm64 only))
 GOFLAGS_BUILD := -trimpath -buildvcs=false -ldflags "-s -w -X github.com/kexec-upgrade/kexec-upgrade/internal/cli.Version=$(VERSION)"
 FUZZTIME  ?= 5s
 
@@ -45,7 +52,7 @@ go-check:
 test: deps lint unit fuzz deb-test vm-test
 
 deb: build
-	packaging/build-deb.sh
+	packaging/build-deb.sh --arch $(ARCH)
 
 deb-test:
 	packaging/test-deb.sh
@@ -71,7 +78,7 @@ bench: deps build
 	KU_BENCH=1 $(GO) test -tags vm -count=1 -v -run '^TestOutageBench$$' -timeout 60m $(VM_TESTS)
 
 build:
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN) ./cmd/kexec-upgrade
+	CGO_ENABLED=0 GOARCH=$(BUILD_GOARCH) $(GO) build $(GOFLAGS_BUILD) -o $(BIN) ./cmd/kexec-upgrade
 
 # Unit tests, with the real Debian kernel packages the image tests read
 # (.ci/fetch-kernels: the newest of each suite, cached for a day).

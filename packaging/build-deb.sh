@@ -1,9 +1,13 @@
 #!/bin/bash
-# Build the kexec-upgrade Debian package: dist/kexec-upgrade_<version>_amd64.deb.
+# Build the kexec-upgrade Debian package: dist/kexec-upgrade_<version>_<arch>.deb.
 #
-#   packaging/build-deb.sh [--outdir DIR] [--verbose]
+#   packaging/build-deb.sh [--arch amd64|arm64] [--outdir DIR] [--verbose]
 #
-# `make deb` runs this. The version comes from debian/changelog. The package
+# `make deb` runs this (`make deb ARCH=arm64` with --arch arm64). The
+# architecture is amd64 by default; another one than the build machine's is
+# cross-built (dpkg-buildpackage --host-arch): the binary is static Go, which
+# cross-compiles by itself, so no cross toolchain is needed. The version
+# comes from debian/changelog. The package
 # is built with dpkg-buildpackage from a copy of the source tree in a scratch
 # directory, so that neither the tree nor its parent directory collects build
 # products; only the .deb is kept. The Go binary inside is built by
@@ -18,14 +22,24 @@ prog="build-deb.sh"
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 outdir=$repo/dist
 verbose=0
+arch=amd64
 
 usage() {
-	echo "usage: packaging/build-deb.sh [--outdir DIR] [--verbose]" >&2
+	echo "usage: packaging/build-deb.sh [--arch amd64|arm64] [--outdir DIR] [--verbose]" >&2
 	exit 2
 }
 
 while [ $# -gt 0 ]; do
 	case $1 in
+	--arch)
+		[ $# -ge 2 ] || usage
+		arch=$2
+		shift 2
+		;;
+	--arch=*)
+		arch=${1#--arch=}
+		shift
+		;;
 	--outdir)
 		[ $# -ge 2 ] || usage
 		outdir=$2
@@ -43,6 +57,17 @@ while [ $# -gt 0 ]; do
 	*) usage ;;
 	esac
 done
+case $arch in
+amd64 | arm64) ;;
+*)
+	echo "$prog: --arch $arch: kexec-upgrade builds for amd64 and arm64 only" >&2
+	exit 2
+	;;
+esac
+native=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+# dpkg-buildpackage and dpkg-checkbuilddeps options for a cross build.
+cross=()
+[ "$arch" = "$native" ] || cross=(--host-arch="$arch")
 
 # --- Build dependencies, all reported together on one line ------------------
 missing=()
@@ -50,7 +75,7 @@ if ! command -v dpkg-buildpackage >/dev/null 2>&1 || ! command -v dpkg-checkbuil
 	missing+=("dpkg-dev")
 else
 	# dpkg-checkbuilddeps prints "...: error: Unmet build dependencies: A B (>= 1)".
-	if ! out=$(cd "$repo" && dpkg-checkbuilddeps 2>&1); then
+	if ! out=$(cd "$repo" && dpkg-checkbuilddeps ${cross[@]:+-a "$arch"} 2>&1); then
 		unmet=$(printf '%s\n' "$out" | sed -n 's/.*Unmet build dependencies: *//p' | tr '\n' ' ')
 		if [ -n "$unmet" ]; then
 			missing+=("${unmet% }")
@@ -73,7 +98,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 version=$(cd "$repo" && dpkg-parsechangelog -S Version)
-arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 deb=kexec-upgrade_${version}_${arch}.deb
 
 # --- A scratch copy of the source tree ---------------------------------------
@@ -98,7 +122,7 @@ fi
 
 # --- Build --------------------------------------------------------------------
 log=$work/build.log
-build=(dpkg-buildpackage --build=binary --no-sign)
+build=(dpkg-buildpackage --build=binary --no-sign "${cross[@]}")
 echo "$prog: building $deb with ${build[*]}"
 if [ "$verbose" = 1 ]; then
 	(cd "$src" && "${build[@]}") 2>&1 | tee "$log"
@@ -118,7 +142,8 @@ if [ ! -f "$work/$deb" ]; then
 fi
 
 mkdir -p "$outdir"
-# Older builds would make `apt install ./dist/kexec-upgrade_*.deb` ambiguous.
-find "$outdir" -maxdepth 1 -name 'kexec-upgrade_*.deb' ! -name "$deb" -delete
+# Older builds of the same architecture would make
+# `apt install ./dist/kexec-upgrade_*_<arch>.deb` ambiguous.
+find "$outdir" -maxdepth 1 -name "kexec-upgrade_*_${arch}.deb" ! -name "$deb" -delete
 mv -f "$work/$deb" "$outdir/$deb"
 echo "$prog: $outdir/$deb"

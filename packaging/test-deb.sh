@@ -5,7 +5,10 @@
 #
 # Builds the package (make deb), runs lintian (any E: or W: line fails),
 # compares its file list with packaging/expected-files.txt, checks that the
-# binary is static, the maintainer scripts, the man pages, the journal catalog,
+# binary is static; builds the arm64 package too (make deb ARCH=arm64, cross-
+# built) and checks what can be checked on this machine: lintian, the same
+# file list, maintainer scripts and conffiles as amd64's, a static AArch64
+# binary; then checks the maintainer scripts, the man pages, the journal catalog,
 # the units and the bash completion, and then installs it into a throwaway
 # bookworm root made with mmdebstrap: the timer must be enabled, check-config
 # must run, an edited config.toml must survive installing a newer build, and
@@ -165,6 +168,63 @@ bin=$work/pkg/usr/sbin/kexec-upgrade
 check "binary: file(1) says statically linked" bash -c 'file -b "$1" | grep -q "statically linked"' _ "$bin"
 check "binary: no PT_INTERP program header" bash -c '! readelf -lW "$1" | grep -q INTERP' _ "$bin"
 check "binary: no dynamic section" bash -c '! readelf -dW "$1" | grep -q NEEDED' _ "$bin"
+check "binary: file(1) says x86-64" bash -c 'file -b "$1" | grep -q "x86-64"' _ "$bin"
+
+# --- (d2) The arm64 package, cross-built ---------------------------------------------------------
+# What can be checked without an arm64 machine; the arm64 VM scenario boots it.
+deb_arm64=$repo/dist/kexec-upgrade_${version}_arm64.deb
+if (cd "$repo" && make -n deb ARCH=arm64 >/dev/null 2>&1); then
+	build_arm64=(make -C "$repo" deb ARCH=arm64)
+else
+	build_arm64=("$repo/packaging/build-deb.sh" --arch arm64)
+fi
+if "${build_arm64[@]}" >"$work/build-arm64.log" 2>&1 && [ -f "$deb_arm64" ]; then
+	pass "arm64: ${build_arm64[*]} wrote dist/${deb_arm64##*/}"
+	check "arm64: the amd64 package is still there" test -f "$deb"
+	check "arm64: Package, Version and Architecture" \
+		test "$(dpkg-deb -f "$deb_arm64" Package Version Architecture | tr '\n' ' ')" = \
+		"Package: kexec-upgrade Version: $version Architecture: arm64 "
+	lintian_arm64=$(lintian --show-overrides "$deb_arm64" 2>&1 | grep -v '^running with root privileges')
+	if printf '%s\n' "$lintian_arm64" | grep -q '^[EW]: '; then
+		fail "arm64: lintian: E: or W: lines"
+		printf '%s\n' "$lintian_arm64" | grep '^[EW]: ' | sed 's/^/    lintian: /'
+	else
+		pass "arm64: lintian: no E: or W: lines"
+	fi
+	dpkg-deb -c "$deb_arm64" | awk '{ $1 = $2 = $3 = $4 = $5 = ""; sub(/^ +/, ""); sub(/^\.\//, "/"); print }' |
+		sed 's/ -> .*//' | sort >"$work/files-arm64.txt"
+	check "arm64: file list matches packaging/expected-files.txt" diff -u "$work/expected.txt" "$work/files-arm64.txt"
+	modes_arm64=$(dpkg-deb -c "$deb_arm64" | awk '$6 == "./usr/sbin/kexec-upgrade" || $6 == "./etc/kexec-upgrade/config.toml" { print $1, $2, $6 }')
+	check "arm64: binary 0755 and config 0644, owned by root" test "$modes_arm64" = "$modes"
+	mkdir -p "$work/pkg-arm64" "$work/ctl-arm64"
+	dpkg-deb -x "$deb_arm64" "$work/pkg-arm64"
+	dpkg-deb -e "$deb_arm64" "$work/ctl-arm64"
+	# md5sums lists the binary, which differs by architecture.
+	check "arm64: the same maintainer scripts and conffiles as amd64" \
+		diff -r -x md5sums -x control "$work/ctl" "$work/ctl-arm64"
+	check "arm64: the same Depends and Recommends as amd64" test \
+		"$(dpkg-deb -f "$deb_arm64" Depends Recommends)" = "$(dpkg-deb -f "$deb" Depends Recommends)"
+	check "arm64: the same files besides the binary as amd64" \
+		diff -r -x kexec-upgrade -x changelog.gz "$work/pkg/usr/share" "$work/pkg-arm64/usr/share"
+	bin_arm64=$work/pkg-arm64/usr/sbin/kexec-upgrade
+	check "arm64: file(1) says ARM aarch64, statically linked" bash -c \
+		'f=$(file -b "$1") && grep -q "ARM aarch64" <<<"$f" && grep -q "statically linked" <<<"$f" || { echo "$f"; exit 1; }' _ "$bin_arm64"
+	check "arm64: ELF machine AArch64, no PT_INTERP, no NEEDED" bash -c \
+		'readelf -hW "$1" | grep -q "Machine: *AArch64" && ! readelf -lW "$1" | grep -q INTERP && ! readelf -dW "$1" | grep -q NEEDED' _ "$bin_arm64"
+	check "arm64: the binary is stripped (no .symtab)" bash -c '! readelf -SW "$1" | grep -q "\.symtab"' _ "$bin_arm64"
+	check "arm64: md5sums matches the binary" bash -c \
+		'[ "$(grep " usr/sbin/kexec-upgrade$" "$1/md5sums" | cut -d" " -f1)" = "$(md5sum <"$2" | cut -d" " -f1)" ]' _ "$work/ctl-arm64" "$bin_arm64"
+	if command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/null 2>&1; then
+		qemu=$(command -v qemu-aarch64-static || command -v qemu-aarch64)
+		check "arm64: the binary runs under $qemu and prints $version" bash -c \
+			'"$1" "$2" version | grep -qF -- "$3"' _ "$qemu" "$bin_arm64" "$version"
+	else
+		skip "arm64: running the binary needs qemu-aarch64-static (package qemu-user-static)"
+	fi
+else
+	tail -n 40 "$work/build-arm64.log" | sed 's/^/    /'
+	fail "arm64: ${build_arm64[*]}"
+fi
 
 # --- Maintainer scripts ------------------------------------------------------------------------
 # The service must never be started, stopped or restarted by the package (an
