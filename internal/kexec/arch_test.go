@@ -31,6 +31,9 @@ func TestExplainErrnoFor(t *testing.T) {
 		{"arm64_enoexec_no_loader", kernel.ArchARM64, syscall.ENOEXEC, ErrRejectedImage, []string{"ENOEXEC", "arm64"}},
 		{"amd64_enoexec_not_a_bzimage", kernel.ArchAMD64, syscall.ENOEXEC, ErrRejectedImage, []string{"ENOEXEC", "bzImage"}},
 		{"amd64_einval_cmdline", kernel.ArchAMD64, syscall.EINVAL, ErrRejectedImage, []string{"EINVAL", "30 bytes"}},
+		// Debian builds its arm64 kernels without CONFIG_KEXEC_FILE.
+		{"arm64_enosys_no_kexec_file", kernel.ArchARM64, syscall.ENOSYS, ErrUnsupported, []string{"ENOSYS", "CONFIG_KEXEC_FILE", "Debian arm64"}},
+		{"amd64_enosys", kernel.ArchAMD64, syscall.ENOSYS, ErrUnsupported, []string{"ENOSYS", "CONFIG_KEXEC_FILE"}},
 		// The rest is the same on both.
 		{"arm64_eperm", kernel.ArchARM64, syscall.EPERM, ErrNotPermitted, []string{"EPERM", "CAP_SYS_BOOT"}},
 		{"arm64_enodata_unsigned_under_lockdown", kernel.ArchARM64, syscall.ENODATA, ErrRejectedImage, []string{"ENODATA", "not signed"}},
@@ -44,7 +47,7 @@ func TestExplainErrnoFor(t *testing.T) {
 			if !errors.Is(le, tc.kind) || !errors.Is(le, tc.errno) || le.Errno != tc.errno {
 				t.Errorf("ExplainErrnoFor(%s, %v) = kind %v, errno %v; want %v, %v", tc.arch, tc.errno, le.Kind, le.Errno, tc.kind, tc.errno)
 			}
-			if want := errors.Is(tc.kind, ErrRejectedImage); le.Lasting() != want {
+			if want := errors.Is(tc.kind, ErrRejectedImage) || errors.Is(tc.kind, ErrUnsupported); le.Lasting() != want {
 				t.Errorf("ExplainErrnoFor(%s, %v).Lasting() = %t; want %t", tc.arch, tc.errno, le.Lasting(), want)
 			}
 			for _, m := range append(tc.mention, image) {

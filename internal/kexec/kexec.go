@@ -59,7 +59,8 @@ func ExplainErrno(errno syscall.Errno, image string) *LoadError {
 // (arch/arm64/kernel/kexec_image.c) answers EINVAL to anything but a raw
 // Image (no "ARM\x64" magic, image_size 0, an endianness or page size this
 // kernel cannot run), and ENOEXEC only when no loader is built in. Both
-// are lasting: the same image will be refused again.
+// are lasting: the same image will be refused again. ENOSYS means the
+// running kernel lacks CONFIG_KEXEC_FILE, which Debian's arm64 kernels do.
 func ExplainErrnoFor(arch kernel.Arch, errno syscall.Errno, image string) *LoadError {
 	e := &LoadError{Errno: errno}
 	switch {
@@ -68,6 +69,9 @@ func ExplainErrnoFor(arch kernel.Arch, errno syscall.Errno, image string) *LoadE
 		return e
 	case arch == kernel.ArchARM64 && errno == syscall.ENOEXEC:
 		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: no image loader of this arm64 kernel takes %s (ENOEXEC)", image)
+		return e
+	case arch == kernel.ArchARM64 && errno == syscall.ENOSYS:
+		e.Kind, e.Reason = ErrUnsupported, fmt.Sprintf("kexec_file_load %s: this kernel is built without CONFIG_KEXEC_FILE (ENOSYS), as every Debian arm64 kernel (6.1, 6.12, 7.3) is: it cannot switch kernels with kexec_file_load", image)
 		return e
 	}
 	switch errno {
@@ -88,7 +92,7 @@ func ExplainErrnoFor(arch kernel.Arch, errno syscall.Errno, image string) *LoadE
 	case syscall.ETXTBSY:
 		e.Kind, e.Reason = ErrBusy, fmt.Sprintf("kexec_file_load: %s is open for writing (ETXTBSY): the package manager is still writing it", image)
 	case syscall.ENOSYS:
-		e.Kind, e.Reason = ErrUnsupported, fmt.Sprintf("kexec_file_load %s: not supported by this kernel (ENOSYS)", image)
+		e.Kind, e.Reason = ErrUnsupported, fmt.Sprintf("kexec_file_load %s: not supported by this kernel (ENOSYS: built without CONFIG_KEXEC_FILE)", image)
 	case syscall.ENOMEM:
 		e.Kind, e.Reason = ErrBusy, fmt.Sprintf("kexec_file_load: not enough memory to stage %s (ENOMEM)", image)
 	case syscall.EINVAL:
