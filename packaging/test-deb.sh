@@ -294,7 +294,8 @@ spec_ids="9e1aca6540f243bd978ed3b40c49f39b 6fd2a3fe14b2437280e27a622796ca1e
 33c1eee661c24c599cd6f28c2cc6b471 c2e072820bdd440f83a40c45f6ac2bec
 0290f6f5193b44bc87a611aa4c2209e8"
 catalog_ids=$(sed -n 's/^-- //p' "$catalog" | sort)
-go_ids=$(find "$repo/internal/systemd" -name '*.go' ! -name '*_test.go' -exec cat {} + 2>/dev/null |
+# Our own events' IDs live in journal.go (boottimes.go quotes systemd's own).
+go_ids=$(cat "$repo/internal/systemd/journal.go" 2>/dev/null |
 	grep -oE '"[0-9a-f]{32}"' | tr -d '"' | sort -u)
 check "catalog: every '-- ' line is '-- <32 lowercase hex>'" bash -c \
 	'! grep "^--" "$1" | grep -vqE "^-- [0-9a-f]{32}$"' _ "$catalog"

@@ -156,8 +156,8 @@ func TestRunTimeoutKillsTheGroup(t *testing.T) {
 	})
 	s, _ := ScanDir(root, PreSwitchDir, os.Getuid())
 	start := time.Now()
-	res := Runner{Root: root, Timeout: 500 * time.Millisecond}.RunAll(context.Background(), s.Hooks, Vars{}, true)
-	if len(res) != 1 || !res[0].TimedOut || res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "did not finish within 500ms") {
+	res := Runner{Root: root, Timeout: 3 * time.Second}.RunAll(context.Background(), s.Hooks, Vars{}, true)
+	if len(res) != 1 || !res[0].TimedOut || res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "did not finish within 3s") {
 		t.Fatalf("RunAll(hang) = %+v; want a timeout", res)
 	}
 	if res[0].LastLine() != "started" {

@@ -327,10 +327,17 @@ func waitOutcome(t *testing.T, vm *VM) attemptView {
 }
 
 // TestSwitchInWindow switches a bookworm guest from its 6.1 kernel to the
-// newest 6.1 build, and to bookworm-backports' newest 6.12, each verified.
+// newest 6.1 build, verified. bookworm-backports' 6.12.95+deb12 runs only
+// with KU_VM_BOOKWORM_BACKPORTS=1: under QEMU's software emulation that
+// kernel double-faults in early boot even when QEMU boots it directly,
+// without kexec (measured 2026-12-02), so it cannot pass in CI.
 func TestSwitchInWindow(t *testing.T) {
 	t.Parallel()
-	for _, g := range []Guest{Bookworm, BookwormBackports} {
+	guests := []Guest{Bookworm}
+	if os.Getenv("KU_VM_BOOKWORM_BACKPORTS") == "1" {
+		guests = append(guests, BookwormBackports)
+	}
+	for _, g := range guests {
 		t.Run(subtestName(g), func(t *testing.T) {
 			t.Parallel()
 			vm := productGuestWith(t, Options{Name: "window-open", Clock: clockInWindow, Guest: g}, scenarioConfig)
