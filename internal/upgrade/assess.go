@@ -219,7 +219,7 @@ func checkImageBytes(check *state.ImageCheck, data []byte, cand plan.Candidate) 
 // dpkg recorded for the release; it is what both the plan and the switch
 // step (on the bytes of the descriptor it loads) rely on.
 func verifiedImage(data []byte, cand plan.Candidate) (kernel.Image, error) {
-	img, err := kernel.ParseImage(data)
+	img, err := kernel.ParseImageFor(kernel.NativeArch, data)
 	if err != nil {
 		return img, err
 	}
