@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -338,25 +339,21 @@ func (s *State) removeFailed(k Kernel) {
 // newer build starts afresh.
 func (s *State) CountTry(a Attempt) (exhausted bool) {
 	s.Tries = triesExcept(s.Tries, func(t Try) bool { return t.Kernel != a.To })
-	for i := range s.Tries {
-		t := &s.Tries[i]
-		if t.Kind == a.Kind {
-			t.Count++
-			t.Reason, t.At = a.Reason, a.At
-			exhausted = t.Count >= MaxTries
-			break
-		}
+	i := slices.IndexFunc(s.Tries, func(t Try) bool { return t.Kind == a.Kind })
+	if i < 0 {
+		s.Tries = append(s.Tries, Try{Kernel: a.To, Kind: a.Kind})
+		i = len(s.Tries) - 1
 	}
-	if !exhausted && !s.hasTry(a.To, a.Kind) {
-		s.Tries = append(s.Tries, Try{Kernel: a.To, Kind: a.Kind, Reason: a.Reason, Count: 1, At: a.At})
-		exhausted = MaxTries <= 1
+	t := &s.Tries[i]
+	t.Count++
+	t.Reason, t.At = a.Reason, a.At
+	if t.Count < MaxTries {
+		return false
 	}
-	if exhausted {
-		marked := a
-		marked.Reason = fmt.Sprintf("%s (failed %d times in a row; a newer build or run --now tries again)", a.Reason, MaxTries)
-		s.MarkFailed(marked)
-	}
-	return exhausted
+	marked := a
+	marked.Reason = fmt.Sprintf("%s (failed %d times in a row; a newer build or run --now tries again)", a.Reason, MaxTries)
+	s.MarkFailed(marked)
+	return true
 }
 
 // TriesLeft returns how many more times a build may fail the same way
@@ -371,15 +368,6 @@ func (s State) TriesLeft(k Kernel) (left int, last Try, ok bool) {
 		return MaxTries, Try{}, false
 	}
 	return max(MaxTries-last.Count, 0), last, true
-}
-
-func (s *State) hasTry(k Kernel, kind string) bool {
-	for _, t := range s.Tries {
-		if t.Kernel == k && t.Kind == kind {
-			return true
-		}
-	}
-	return false
 }
 
 func triesExcept(tries []Try, drop func(Try) bool) []Try {

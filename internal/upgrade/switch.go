@@ -44,6 +44,8 @@ type switchRun struct {
 	// tookSlot: the FleetLock server may have given a slot; loaded: this
 	// run may have staged a kernel; announced: the journal said "staged".
 	tookSlot, loaded, announced bool
+	// fleet is this host's FleetLock identity; nil without [fleet_lock].
+	fleet *FleetIdentity
 }
 
 // act runs the switch step for a plan that decided to switch.
@@ -67,6 +69,13 @@ func (s *switchRun) run() error {
 	defer files.Close()
 	if f, ok := s.preflight(); !ok {
 		return s.stop(f)
+	}
+	if fl := s.r.Config.FleetLock; fl.URL != "" {
+		id, err := ResolveFleetIdentity(fl, s.r.Facts)
+		if err != nil {
+			return s.stop(Failure{Severity: Postponed, Check: CheckFleetLock, Reason: err.Error()})
+		}
+		s.fleet = &id
 	}
 	if err := s.writeIntent(); err != nil {
 		return s.stop(Failure{Severity: Postponed, Check: plan.CheckState, Reason: err.Error()})
@@ -122,28 +131,18 @@ func (s *switchRun) writeIntent() error {
 		Cmdline: s.r.Decision.Cmdline, OldBootID: s.r.Facts.Running.BootID, StagedAt: a.At, Forced: a.Forced,
 		Phase: state.PhaseLoading,
 	}
-	if fl := s.r.Config.FleetLock; fl.URL != "" {
-		id, err := ResolveFleetIdentity(fl, s.r.Facts)
-		if err != nil {
-			s.st.Staged = nil
-			return err
-		}
-		markSlotIntent(s.st, id, s.env.Now())
+	if s.fleet != nil {
+		markSlotIntent(s.st, *s.fleet, s.env.Now())
 		s.tookSlot = true
 	}
 	return state.Save(s.env.Root, *s.st)
 }
 
 func (s *switchRun) takeFleetSlot() (Failure, bool) {
-	fl := s.r.Config.FleetLock
-	if fl.URL == "" {
+	if s.fleet == nil {
 		return Failure{}, true
 	}
-	id, err := ResolveFleetIdentity(fl, s.r.Facts)
-	if err != nil {
-		return Failure{Severity: Postponed, Check: CheckFleetLock, Reason: err.Error()}, false
-	}
-	if reason, err := takeSlot(s.ctx, s.env, s.st, id); err != nil {
+	if reason, err := takeSlot(s.ctx, s.env, s.st, *s.fleet); err != nil {
 		return Failure{Severity: Postponed, Check: CheckFleetLock, Reason: reason}, false
 	}
 	if s.ctx.Err() != nil {
