@@ -2,11 +2,12 @@
 # build-image.sh builds, or finds in the cache, a Debian guest image of the VM end-to-end
 # tests, and prints the image directory as its last line on stdout.
 #
-#   build-image.sh [SUITE [SOURCE]]     SUITE: bookworm (default), trixie, …
-#                                       SOURCE: main (default) or backports
+#   build-image.sh [SUITE [SOURCE [ARCH]]]  SUITE: bookworm (default), trixie, …
+#                                           SOURCE: main (default) or backports
+#                                           ARCH: amd64 (default) or arm64 (see arm64_setup)
 #
 # Every kernel is picked at run time from the archive, in `linux-version sort` order among
-# the linux-image-<release>-cloud-amd64 packages:
+# the linux-image-<release>-cloud-<arch> packages:
 #   old   the second newest release of SUITE, SUITE-updates and SUITE-security: the image
 #         boots it
 #   new   main: the newest release of those suites; backports: the newest release of
@@ -202,7 +203,7 @@ apt_env() {
 	main_uri=${main_uri%/}
 	security_uri=${security_uri%/}
 
-	aptdir=$cache/apt/$suite
+	aptdir=$cache/apt/$tag
 	mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" "$aptdir/empty"
 	# The sources the image's apt knows (no backports: a guest is a plain SUITE system) and
 	# those the private apt knows (with backports).
@@ -233,8 +234,8 @@ apt_env() {
 		Dir::State "$aptdir";
 		Dir::State::Lists "$aptdir/lists";
 		Dir::Cache "$aptdir/cache";
-		APT::Architecture "amd64";
-		APT::Architectures { "amd64"; };
+		APT::Architecture "$arch";
+		APT::Architectures { "$arch"; };
 		APT::Install-Recommends "false";
 		Acquire::GzipIndexes "false";
 		Acquire::Languages "none";
@@ -252,14 +253,14 @@ apt_env() {
 	fi
 }
 
-# releases SUITE... prints the linux-image-<release>-cloud-amd64 releases the suites' lists
+# releases SUITE... prints the linux-image-<release>-cloud-<arch> releases the suites' lists
 # name, in `linux-version sort` order.
 releases() {
 	local s f
 	for s; do
-		for f in "$aptdir/lists/"*_dists_"${s//\//_}"_main_binary-amd64_Packages; do
+		for f in "$aptdir/lists/"*_dists_"${s//\//_}"_main_binary-"$arch"_Packages; do
 			[ -f "$f" ] || continue
-			sed -n 's/^Package: linux-image-\([0-9].*-cloud-amd64\)$/\1/p' "$f"
+			sed -n "s/^Package: linux-image-\\([0-9].*-cloud-$arch\\)\$/\\1/p" "$f"
 		done
 	done | sort -u | linux-version sort
 }
@@ -279,34 +280,42 @@ candidate() {
 build() {
 	suite=${1:-bookworm}
 	source=${2:-main}
+	arch=${3:-amd64}
 	case $suite in "" | *[!a-z]*) die "suite $suite: want a Debian code name such as bookworm or trixie" ;; esac
 	case $source in main | backports) ;; *) die "source $source: want main or backports" ;; esac
+	# tag names the suite's caches, locks and images: the suite, or SUITE-arm64.
+	case $arch in
+	amd64) tag=$suite ;;
+	arm64) arm64_setup ;;
+	*) die "architecture $arch: want amd64 or arm64" ;;
+	esac
 	cache=${KU_VM_CACHE:-/var/tmp/kexec-upgrade-vm}
-	mkdir -p "$cache/images/base" "$cache/debs/$suite"
-	exec 9>"$cache/build-$suite.lock"
+	mkdir -p "$cache/images/base" "$cache/debs/$tag"
+	exec 9>"$cache/build-$tag.lock"
 	flock 9
 
 	"$here/host-deps.sh"
+	[ "$arch" != arm64 ] || arm64_binfmt
 	apt_env "$suite"
 
 	# The suite's own kernel series: the one its linux-image-cloud-amd64 meta package
 	# depends on (a suite may carry another series beside it, as bookworm-security carries
 	# 6.12 beside 6.1).
 	local meta series
-	meta=$(apt-cache show "linux-image-cloud-amd64=$(candidate linux-image-cloud-amd64)" 2>/dev/null |
-		sed -n 's/^Depends:.*linux-image-\([0-9][^ ,]*-cloud-amd64\).*/\1/p' | head -n 1)
+	meta=$(apt-cache show "linux-image-cloud-$arch=$(candidate "linux-image-cloud-$arch")" 2>/dev/null |
+		sed -n "s/^Depends:.*linux-image-\\([0-9][^ ,]*-cloud-$arch\\).*/\\1/p" | head -n 1)
 	series=$(series_of "$meta")
-	[ -n "$series" ] || die "linux-image-cloud-amd64 of $suite names no kernel release (${meta:-none})"
+	[ -n "$series" ] || die "linux-image-cloud-$arch of $suite names no kernel release (${meta:-none})"
 	mapfile -t main_rels < <(releases "$suite" "$suite-updates" "$suite-security" | while read -r r; do
 		[ "$(series_of "$r")" != "$series" ] || echo "$r"
 	done)
-	[ ${#main_rels[@]} -ge 2 ] || die "need two $series linux-image-*-cloud-amd64 releases in $suite(-updates,-security), found: ${main_rels[*]:-none}"
+	[ ${#main_rels[@]} -ge 2 ] || die "need two $series linux-image-*-cloud-$arch releases in $suite(-updates,-security), found: ${main_rels[*]:-none}"
 	old_rel=${main_rels[-2]}
 	case $source in
 	main) new_rel=${main_rels[-1]} target_release="" ;;
 	backports)
 		mapfile -t bpo_rels < <(releases "$suite-backports")
-		[ ${#bpo_rels[@]} -ge 1 ] || die "no linux-image-*-cloud-amd64 in $suite-backports"
+		[ ${#bpo_rels[@]} -ge 1 ] || die "no linux-image-*-cloud-$arch in $suite-backports"
 		new_rel=${bpo_rels[-1]} target_release=$suite-backports
 		;;
 	esac
@@ -324,16 +333,17 @@ build() {
 	base_key=$({
 		# What makes the base, not how the kernels are picked.
 		declare -f essential_hook customize_hook build_base
+		[ "$arch" = amd64 ] || declare -f "${arch}_customize_hook"
 		echo "$suite $old_pkg=$old_ver kexec-tools=$kexec_ver prometheus-node-exporter=$metrics_ver"
 		printf '%s\n' "${guest_sources[@]}"
 	} | sha256sum | cut -c1-16)
-	base=$cache/images/base/$suite-$base_key
+	base=$cache/images/base/$tag-$base_key
 	[ -f "$base/base.env" ] || build_base
 	key=$({
 		declare -f build_layer
 		echo "$base_key $source $new_pkg=$new_ver"
 	} | sha256sum | cut -c1-16)
-	image=$cache/images/$suite-$source-$key
+	image=$cache/images/$tag-$source-$key
 	[ -f "$image/manifest.env" ] || build_layer
 	echo "$image"
 }
@@ -352,17 +362,21 @@ build_base() {
 	ssh-keygen -q -t ed25519 -N '' -C ku-vm -f "$tmp/id_ed25519"
 
 	start=$SECONDS
+	# Another architecture's root gets its own customize hook after the common one.
+	local arch_hook=()
+	[ "$arch" = amd64 ] || arch_hook=(--customize-hook="'$tmp/build-image.sh' --$arch-customize-hook \"\$1\"")
 	# shellcheck disable=SC2016 # "$1" in the hooks is mmdebstrap's, expanded by the hook's shell.
 	# The private apt configuration is the host's business, not the guest's.
-	env -u APT_CONFIG mmdebstrap --mode=root --variant=minbase \
+	env -u APT_CONFIG mmdebstrap --mode=root --variant=minbase --arch="$arch" \
 		--include="systemd,systemd-sysv,dbus,udev,kmod,initramfs-tools,openssh-server,busybox,iproute2,procps,tzdata,zstd,$old_pkg" \
 		--aptopt='APT::Install-Recommends "false"' \
 		--skip=essential/unlink --skip=download/empty \
 		--setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
-		--setup-hook="sync-in '$cache/debs/$suite' /var/cache/apt/archives/" \
+		--setup-hook="sync-in '$cache/debs/$tag' /var/cache/apt/archives/" \
 		--essential-hook="'$tmp/build-image.sh' --essential-hook \"\$1\"" \
 		--customize-hook="'$tmp/build-image.sh' --customize-hook \"\$1\" '$tmp'" \
-		--customize-hook="sync-out /var/cache/apt/archives '$cache/debs/$suite'" \
+		"${arch_hook[@]}" \
+		--customize-hook="sync-out /var/cache/apt/archives '$cache/debs/$tag'" \
 		"$suite" "$tmp/root" "${guest_sources[@]}" >&2
 	echo "build-image.sh: mmdebstrap took $((SECONDS - start)) s" >&2
 
@@ -375,8 +389,8 @@ build_base() {
 	clock_epoch=$(stat -c %Y "$tmp/root/usr/lib/systemd/systemd")
 	systemd_ver=$(dpkg-query --admindir="$tmp/root/var/lib/dpkg" -W -f '${Version}' systemd)
 	mkdir -p "$tmp/debs/old"
-	local old_deb="${old_pkg}_${old_ver//:/%3a}_amd64.deb"
-	cp "$cache/debs/$suite/$old_deb" "$tmp/debs/old/"
+	local old_deb="${old_pkg}_${old_ver//:/%3a}_$arch.deb"
+	cp "$cache/debs/$tag/$old_deb" "$tmp/debs/old/"
 
 	# The package cache keeps only what this image installed; it would grow with every update.
 	declare -A installed=()
@@ -386,7 +400,7 @@ build_base() {
 	while read -r deb; do
 		installed[${deb/:/%3a}]=1
 	done < <(dpkg-query --admindir="$tmp/root/var/lib/dpkg" -W -f "$format")
-	for f in "$cache/debs/$suite/"*.deb; do
+	for f in "$cache/debs/$tag/"*.deb; do
 		[ -n "${installed[$(basename "$f")]:-}" ] || rm -f "$f"
 	done
 
@@ -402,6 +416,7 @@ build_base() {
 	done
 	cat >"$tmp/base.env" <<-EOF
 	SUITE=$suite
+	ARCH=$arch
 	SYSTEMD_VERSION=$systemd_ver
 	OLD_PACKAGE=$old_pkg
 	OLD_VERSION=$old_ver
@@ -417,7 +432,7 @@ build_base() {
 	# Older bases of this suite are of no further use (the images made from them hold hard
 	# links to their files; a running VM keeps its open backing file).
 	local old
-	for old in "$cache/images/base/$suite"-*; do
+	for old in "$cache/images/base/$tag"-*; do
 		[ "$old" = "$base" ] || rm -rf --one-file-system "$old"
 	done
 	echo "build-image.sh: base ready in $((SECONDS - start)) s" >&2
@@ -458,7 +473,7 @@ build_layer() {
 	mv "$tmp" "$image"
 	trap - EXIT
 	local old
-	for old in "$cache/images/$suite-$source"-*; do
+	for old in "$cache/images/$tag-$source"-*; do
 		[ "$old" = "$image" ] || rm -rf --one-file-system "$old"
 	done
 	# Images of the layout before the layers (a bare key) are of no further use.
@@ -468,12 +483,46 @@ build_layer() {
 	echo "build-image.sh: image ready in $((SECONDS - start)) s: $(echo "$new_debs" | wc -w) packages for the new kernel" >&2
 }
 
+# --- arm64 guests -------------------------------------------------------------------------
+# An arm64 guest is built on the amd64 machine: mmdebstrap --arch=arm64 runs the guest's
+# maintainer scripts under qemu-user-static through binfmt_misc, and QEMU's -M virt boots it
+# (vm.go). Its caches and images are named SUITE-arm64 (tag); everything else is the amd64
+# build with arm64 packages.
+
+# arm64_setup sets the arm64 build's names.
+arm64_setup() {
+	tag=$suite-arm64
+}
+
+# arm64_binfmt makes sure the kernel runs arm64 programs through qemu-user-static (the
+# package registers the format; a machine whose binfmt_misc is not mounted, or where the
+# format was disabled, needs this).
+arm64_binfmt() {
+	if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+		mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
+			die "cannot mount binfmt_misc: arm64 programs cannot run on this machine"
+	fi
+	[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64 >&2 ||
+		die "cannot register qemu-aarch64 with binfmt_misc"
+	grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 || die "binfmt_misc's qemu-aarch64 is disabled"
+}
+
+# arm64_customize_hook runs after customize_hook in an arm64 root: QEMU's virt machine has
+# a PL011 console, ttyAMA0, not ttyS0.
+arm64_customize_hook() {
+	local root=$1
+	sed -i 's|/dev/ttyS0|/dev/ttyAMA0|' "$root/etc/systemd/system/ku-booted.service"
+	chroot "$root" systemctl mask serial-getty@ttyAMA0.service
+	rm -f "$root/etc/modprobe.d/ku-vm.conf"
+}
+
 # Everything runs from functions, which bash reads whole before running them, so that an
 # edit of this file while a build runs cannot change what the build executes.
 case "${1:-}" in
 --essential-hook) essential_hook "$2" ;;
 --customize-hook) customize_hook "$2" "$3" ;;
---*) die "usage: build-image.sh [SUITE [main|backports]]" ;;
+--arm64-customize-hook) arm64_customize_hook "$2" ;;
+--*) die "usage: build-image.sh [SUITE [main|backports [amd64|arm64]]]" ;;
 *) build "$@" ;;
 esac
 exit

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # host-deps.sh installs what the VM end-to-end tests need on a Debian bookworm or trixie host:
 # QEMU (TCG is enough, KVM is used by nobody here), qemu-img, mmdebstrap, mke2fs, ssh, and
-# linux-base (linux-version, which orders kernel releases as Debian does).
+# linux-base (linux-version, which orders kernel releases as Debian does), and for the arm64
+# guest qemu-system-arm, qemu-user-static, binfmt-support and arch-test (mmdebstrap wants it
+# for a foreign architecture).
 # It runs `apt-get update` only when a package is missing, so a prepared machine pays nothing.
 set -euo pipefail
 
-pkgs=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client linux-base)
+pkgs=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client linux-base
+	# The arm64 guest: its emulator, and qemu-user-static with binfmt-support to build its root.
+	qemu-system-arm qemu-user-static binfmt-support arch-test)
 
 missing=()
 for p in "${pkgs[@]}"; do
