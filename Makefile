@@ -67,15 +67,27 @@ vm-test: deb
 demo: deps deb
 	KU_DEMO=1 KU_DEMO_GUEST=$(GUEST) $(GO) test -tags vm -count=1 -v -run '^TestDemo$$' -timeout 45m $(VM_TESTS)
 
-# Performance figures: Go benchmarks, the cost of `status --json` as a process,
-# and the outage benchmark (kexec-upgrade vs kexec-tools by hand vs a reboot).
+# Performance figures (issue 15), one table from one run: slot open → switch,
+# install finished → switch, the outage seen from outside (kexec-upgrade, kexec-tools
+# by hand, a reboot; and by hand with dirty pages without and with a flush), the
+# switch's phases, and an idle run's cost (Go benchmarks, a process on the host, the
+# service and the process in a guest). BENCH_BEFORE=<git revision> adds the Go
+# benchmarks at that revision for a before/after comparison. The guests' log goes
+# to build/bench.log; the table is printed and kept in build/bench-table.md.
+BENCH_BEFORE ?=
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
-	@echo "status --json on the debian_cloud fixture root (10 runs, the last shown):"
-	@for i in 1 2 3 4 5 6 7 8 9 10; do /usr/bin/time -f '%U user %S system seconds, %M KiB max RSS' \
-	  $(BIN) status --json --root internal/host/testdata/debian_cloud >/dev/null 2>/tmp/ku-time.$$$$ || true; done; cat /tmp/ku-time.$$$$; rm -f /tmp/ku-time.$$$$
+	@mkdir -p build
+	$(GO) test -run '^$$' -bench 'GatherAndPlan|GatherPlanNextRun|Plan$$|NextRun$$' -benchmem ./internal/plan/ > build/bench-go.txt
+	@rm -f build/bench-go-before.txt build/bench-table.md; if [ -n "$(BENCH_BEFORE)" ]; then \
+	  wt=$$(mktemp -d /tmp/ku-bench-before.XXXXXX) && git worktree add -q --detach $$wt $(BENCH_BEFORE) && \
+	  (cd $$wt && $(GO) test -run '^$$' -bench 'GatherAndPlan|Plan$$' -benchmem ./internal/plan/) > build/bench-go-before.txt; \
+	  git worktree remove --force $$wt; fi
 	$(MAKE) deb
-	KU_BENCH=1 $(GO) test -tags vm -count=1 -v -run '^TestOutageBench$$' -timeout 60m $(VM_TESTS)
+	@echo "VM bench: 6 guests, 2 at a time (KU_VM_MAX); progress in build/bench.log"
+	@KU_BENCH=1 KU_BENCH_GO=$(CURDIR)/build/bench-go.txt KU_BENCH_GO_BEFORE=$$( [ -n "$(BENCH_BEFORE)" ] && echo $(CURDIR)/build/bench-go-before.txt ) \
+	  KU_BENCH_BEFORE="$(BENCH_BEFORE)" KU_BENCH_BIN=$(CURDIR)/$(BIN) KU_BENCH_TABLE=$(CURDIR)/build/bench-table.md \
+	  $(GO) test -tags vm -count=1 -v -run '^TestOutageBench$$' -timeout 120m $(VM_TESTS) > build/bench.log 2>&1; \
+	  rc=$$?; cat build/bench-table.md 2>/dev/null || tail -n 40 build/bench.log; exit $$rc
 
 build:
 	CGO_ENABLED=0 GOARCH=$(BUILD_GOARCH) $(GO) build $(GOFLAGS_BUILD) -o $(BIN) ./cmd/kexec-upgrade

@@ -1,0 +1,473 @@
+//go:build vm
+
+package vmtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
+)
+
+// benchSlotClock is the bench guests' clock at QEMU's start: a Saturday at
+// 01:00 UTC, so a window opening within minutes ends the same day.
+var benchSlotClock = time.Date(2030, 1, 12, 1, 0, 0, 0, time.UTC)
+
+// benchInWindowClock is inside scenarioConfig's window (Saturday 02:00-04:00).
+var benchInWindowClock = time.Date(2030, 1, 12, 2, 5, 0, 0, time.UTC)
+
+// guestNow reads the guest's clock.
+func guestNow(t *testing.T, vm *VM) time.Time {
+	t.Helper()
+	out := strings.TrimSpace(vm.Run(t, "date -u +%s.%N"))
+	return parseEpoch(t, out)
+}
+
+// parseEpoch parses "seconds.nanoseconds" as date +%s.%N prints it.
+func parseEpoch(t *testing.T, s string) time.Time {
+	t.Helper()
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		t.Fatalf("guest clock %q: %v", s, err)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
+}
+
+// lastSwitchAt is the time of the newest switching event in the guest's
+// journal (the moment kexec-upgrade queued kexec.target), by the guest clock.
+func lastSwitchAt(t *testing.T, vm *VM) time.Time {
+	t.Helper()
+	sw := events(t, vm, systemd.EventSwitching)
+	if len(sw) == 0 {
+		t.Fatalf("no switching event in the journal")
+	}
+	usec, err := strconv.ParseInt(sw[len(sw)-1]["__REALTIME_TIMESTAMP"], 10, 64)
+	if err != nil {
+		t.Fatalf("switching event's timestamp: %v", err)
+	}
+	return time.UnixMicro(usec).UTC()
+}
+
+// benchAttempt is what the bench reads of history --json's newest attempt.
+type benchAttempt struct {
+	Outcome         string   `json:"outcome"`
+	DurationSeconds *float64 `json:"duration_seconds"`
+	Phases          *struct {
+		StoppingSeconds  *float64 `json:"stopping_seconds"`
+		KernelSeconds    *float64 `json:"kernel_seconds"`
+		UserspaceSeconds *float64 `json:"userspace_seconds"`
+		SlowestStops     []struct {
+			Unit    string  `json:"unit"`
+			Seconds float64 `json:"seconds"`
+		} `json:"slowest_stops"`
+		SlowestStarts []struct {
+			Unit    string  `json:"unit"`
+			Seconds float64 `json:"seconds"`
+		} `json:"slowest_starts"`
+		StopsUnknown string `json:"stops_unknown"`
+	} `json:"phases"`
+}
+
+// lastAttemptPhases renders the phases of history --json's newest attempt.
+func lastAttemptPhases(t *testing.T, vm *VM) string {
+	t.Helper()
+	out := vm.Run(t, "kexec-upgrade history --json")
+	var h struct {
+		Attempts []benchAttempt `json:"attempts"`
+	}
+	if err := json.Unmarshal([]byte(out), &h); err != nil || len(h.Attempts) == 0 {
+		return fmt.Sprintf("history --json unreadable or empty (%v)", err)
+	}
+	a := h.Attempts[len(h.Attempts)-1]
+	p := a.Phases
+	if p == nil {
+		return "history recorded no phases (outcome " + a.Outcome + ")"
+	}
+	f := func(v *float64) string {
+		if v == nil {
+			return "?"
+		}
+		return fmt.Sprintf("%.1f s", *v)
+	}
+	s := fmt.Sprintf("stopping %s, kernel %s, userspace %s", f(p.StoppingSeconds), f(p.KernelSeconds), f(p.UserspaceSeconds))
+	if a.DurationSeconds != nil {
+		s += fmt.Sprintf(" (queued → userspace %.1f s)", *a.DurationSeconds)
+	}
+	top := func(list []struct {
+		Unit    string  `json:"unit"`
+		Seconds float64 `json:"seconds"`
+	}) string {
+		var parts []string
+		for i, u := range list {
+			if i == 3 {
+				break
+			}
+			parts = append(parts, fmt.Sprintf("%s %.1f s", u.Unit, u.Seconds))
+		}
+		return strings.Join(parts, ", ")
+	}
+	if len(p.SlowestStops) > 0 {
+		s += "; slowest to stop: " + top(p.SlowestStops)
+	} else if p.StopsUnknown != "" {
+		s += "; stops unknown: " + p.StopsUnknown
+	}
+	if len(p.SlowestStarts) > 0 {
+		s += "; slowest to start: " + top(p.SlowestStarts)
+	}
+	return s
+}
+
+// windowOpeningAt is a configuration whose only window opens at opening
+// (UTC) and lasts two hours, on opening's weekday.
+func windowOpeningAt(opening time.Time) string {
+	return fmt.Sprintf("min_uptime = \"0s\"\n\n[[window]]\ndays = [%q]\nstart = %q\nend = %q\ntime_zone = \"UTC\"\n",
+		opening.Weekday().String()[:3], opening.Format("15:04"), opening.Add(2*time.Hour).Format("15:04"))
+}
+
+// benchSlotOpening installs the new kernel while the window is closed, then
+// opens it 1-2 minutes ahead of the guest's clock and lets kexec-upgrade's
+// own timers switch: slot open → switch start, and the outage.
+func benchSlotOpening(t *testing.T, res *benchResults, name string) {
+	vm := productGuest(t, name, benchSlotClock, closedConfig)
+	newK := installNewKernel(t, vm)
+	// The next whole minute at least 60 s ahead: the run the configuration
+	// change starts (kexec-upgrade.path) has long ended by then.
+	opening := guestNow(t, vm).Add(time.Minute).Truncate(time.Minute).Add(time.Minute)
+	mark := vm.SerialMark()
+	probe := vm.StartProbe()
+	writeConfig(t, vm, "50-scenario.toml", windowOpeningAt(opening))
+	t.Logf("window opens at %s by the guest's clock", opening.Format("15:04:05"))
+	vm.WaitSerialSince(t, mark, kexecStarting, 3*time.Minute+BootTimeout)
+	rel, _ := vm.WaitBootedSince(t, mark, BootTimeout)
+	gap, answered := probe.Stop()
+	if rel != newK.Release {
+		t.Fatalf("booted %s; want %s", rel, newK.Release)
+	}
+	if a := waitOutcome(t, vm); a.Outcome != "verified" {
+		t.Fatalf("history: %s; want verified", a.Outcome)
+	}
+	delay := lastSwitchAt(t, vm).Sub(opening)
+	phases := lastAttemptPhases(t, vm)
+	t.Logf("slot open → switch %v; gap %v; %s", delay, gap, phases)
+	res.add(methodKU, benchRun{gap: gap, answered: answered, note: "switched by its own timer at the slot's opening"})
+	res.with(func(r *benchResults) {
+		r.slotDelays = append(r.slotDelays, delay)
+		r.phases[name] = phases
+	})
+}
+
+// benchInstallInWindow installs the new kernel while the window is open:
+// the kernel's postinst hook starts a run, which finds dpkg busy and looks
+// again 20 s later. Then the idle run's cost on the switched guest.
+func benchInstallInWindow(t *testing.T, res *benchResults) {
+	vm := productGuest(t, "bench-ku-install", benchInWindowClock, scenarioConfig)
+	_, newK := vm.Kernels()
+	vm.Run(t, "mkdir -p /root/new-kernel")
+	var paths []string
+	for _, deb := range newK.Debs {
+		p := "/root/new-kernel/" + filepath.Base(deb)
+		vm.CopyIn(t, deb, p)
+		paths = append(paths, p)
+	}
+	install := "DEBIAN_FRONTEND=noninteractive dpkg -i " + strings.Join(paths, " ")
+	if len(paths) > 1 {
+		install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends " + strings.Join(paths, " ")
+	}
+	mark := vm.SerialMark()
+	probe := vm.StartProbe()
+	// The guest's clock right after the package manager exited (and so
+	// released its locks), in the same shell.
+	out := vm.Run(t, install+" >/dev/null && date -u +%s.%N")
+	released := parseEpoch(t, out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	vm.WaitSerialSince(t, mark, kexecStarting, 3*time.Minute+BootTimeout)
+	rel, _ := vm.WaitBootedSince(t, mark, BootTimeout)
+	gap, answered := probe.Stop()
+	if rel != newK.Release {
+		t.Fatalf("booted %s; want %s", rel, newK.Release)
+	}
+	if a := waitOutcome(t, vm); a.Outcome != "verified" {
+		t.Fatalf("history: %s; want verified", a.Outcome)
+	}
+	delay := lastSwitchAt(t, vm).Sub(released)
+	phases := lastAttemptPhases(t, vm)
+	t.Logf("install finished → switch %v; gap %v; %s", delay, gap, phases)
+	res.add(methodKUInstall, benchRun{gap: gap, answered: answered, note: "started by the kernel's postinst hook, 20 s after dpkg was busy"})
+	res.with(func(r *benchResults) {
+		r.installDelays = append(r.installDelays, delay)
+		r.phases["bench-ku-install"] = phases
+	})
+	idle := idleRunCost(t, vm)
+	res.with(func(r *benchResults) { r.idle = append(r.idle, idle...) })
+}
+
+// idleRunCost measures runs with nothing to do on a guest that is up to
+// date: the service's CPU as systemd accounts it (CPUUsageNSec, which
+// includes setting up its sandbox), and `kexec-upgrade run` as a process
+// under GNU time (user+sys CPU, max RSS), beside /bin/true, five runs each,
+// medians. The host's /usr/bin/time is copied in (same Debian release).
+func idleRunCost(t *testing.T, vm *VM) []string {
+	t.Helper()
+	if s := status(t, vm); s.Decision.Action != "up-to-date" {
+		t.Errorf("status before the idle runs: %s (%s); want up-to-date", s.Decision.Action, s.Decision.Reason)
+	}
+	vm.CopyIn(t, "/usr/bin/time", "/root/ku-time")
+	vm.Run(t, "chmod 0755 /root/ku-time")
+	const n = 5
+	var service, serviceMem []float64
+	for range n {
+		vm.Run(t, "systemctl start kexec-upgrade.service")
+		out := strings.Fields(vm.Run(t, "systemctl show -P CPUUsageNSec kexec-upgrade.service; systemctl show -P MemoryPeak kexec-upgrade.service 2>/dev/null || true"))
+		if len(out) > 0 {
+			if ns, err := strconv.ParseFloat(out[0], 64); err == nil {
+				service = append(service, ns/1e6)
+			}
+		}
+		if len(out) > 1 {
+			if b, err := strconv.ParseFloat(out[1], 64); err == nil {
+				serviceMem = append(serviceMem, b/(1<<20))
+			}
+		}
+	}
+	timed := func(cmd string) (cpuMS, rssMiB []float64) {
+		for range n {
+			out := strings.Fields(vm.Run(t, "/root/ku-time -o /root/ku-time.out -f '%U %S %M' "+cmd+" >/dev/null 2>&1; tail -n 1 /root/ku-time.out"))
+			if len(out) != 3 {
+				t.Errorf("GNU time printed %q for %s", out, cmd)
+				continue
+			}
+			u, _ := strconv.ParseFloat(out[0], 64)
+			s, _ := strconv.ParseFloat(out[1], 64)
+			kb, _ := strconv.ParseFloat(out[2], 64)
+			cpuMS = append(cpuMS, (u+s)*1000)
+			rssMiB = append(rssMiB, kb/1024)
+		}
+		return cpuMS, rssMiB
+	}
+	runCPU, runRSS := timed("/usr/sbin/kexec-upgrade run")
+	trueCPU, trueRSS := timed("/bin/true")
+	med := func(v []float64) string {
+		if len(v) == 0 {
+			return "?"
+		}
+		s := append([]float64(nil), v...)
+		sort.Float64s(s)
+		return fmt.Sprintf("%.0f", s[len(s)/2])
+	}
+	medF := func(v []float64) string {
+		if len(v) == 0 {
+			return "?"
+		}
+		s := append([]float64(nil), v...)
+		sort.Float64s(s)
+		return fmt.Sprintf("%.1f", s[len(s)/2])
+	}
+	mem := "MemoryPeak not kept by this systemd"
+	if len(serviceMem) > 0 {
+		mem = "MemoryPeak " + medF(serviceMem) + " MiB"
+	}
+	return []string{
+		fmt.Sprintf("idle run in the guest, the service (CPUUsageNSec, sandbox set-up included; TCG)\t%s ms CPU, median of %d; %s", med(service), n, mem),
+		fmt.Sprintf("idle run in the guest, `kexec-upgrade run` as a process (GNU time; TCG)\t%s ms user+sys, %s MiB max RSS (median of %d); `/bin/true` beside it: %s ms, %s MiB",
+			med(runCPU), medF(runRSS), n, med(trueCPU), medF(trueRSS)),
+	}
+}
+
+// installByHandKit installs the new kernel and kexec-tools (which must not
+// take over reboots) for the by-hand switches.
+func installByHandKit(t *testing.T, vm *VM) {
+	t.Helper()
+	_, newK := vm.Kernels()
+	vm.Run(t, "mkdir -p /root/debs")
+	for _, deb := range append(append([]string(nil), newK.Debs...), vm.KexecToolsDebs()...) {
+		vm.CopyIn(t, deb, path.Join("/root/debs", filepath.Base(deb)))
+	}
+	vm.Run(t, "echo 'kexec-tools kexec-tools/load_kexec boolean false' | debconf-set-selections")
+	vm.Run(t, "DEBIAN_FRONTEND=noninteractive dpkg -i /root/debs/*.deb >/dev/null")
+	vm.Run(t, "test -f /boot/vmlinuz-"+newK.Release+" && test -f /boot/initrd.img-"+newK.Release)
+}
+
+// dirtyMB is how much page cache the flush experiment dirties.
+const dirtyMB = 300
+
+// kexecByHand switches to the other of the image's two kernels with
+// kexec-tools, as an admin would. With dirty, it first writes dirtyMB MB
+// to the root file system with writeback held off (as a host busy writing
+// has that much dirty); with flush, it runs sync after the load and before
+// systemctl kexec, as kexec-upgrade's flush does before queuing
+// kexec.target. It returns the probe's longest gap and a note.
+func kexecByHand(t *testing.T, vm *VM, dirty, flush bool) benchRun {
+	t.Helper()
+	oldK, newK := vm.Kernels()
+	cur, oldBootID := vm.LastBoot()
+	to := newK
+	if cur == newK.Release {
+		to = oldK
+	}
+	note := cur + " → " + to.Release
+	if dirty {
+		// Writeback held off: the pages stay dirty until the switch.
+		out := vm.Run(t, "sysctl -q -w vm.dirty_background_ratio=80 vm.dirty_ratio=90 vm.dirty_expire_centisecs=360000 && "+
+			fmt.Sprintf("dd if=/dev/zero of=/var/tmp/ku-dirty bs=1M count=%d status=none && ", dirtyMB)+
+			"awk '/^Dirty:/ {print $2}' /proc/meminfo")
+		kb, _ := strconv.Atoi(strings.TrimSpace(out))
+		note += fmt.Sprintf(", %d MB dirty", kb/1024)
+	}
+	probe := vm.StartProbe()
+	mark := vm.SerialMark()
+	cmd := "kexec -s -l /boot/vmlinuz-" + to.Release + " --initrd=/boot/initrd.img-" + to.Release + " --reuse-cmdline && "
+	if flush {
+		cmd += "sync && "
+	}
+	cmd += "systemctl kexec"
+	if stdout, stderr, code, err := vm.Try(cmd); err != nil || (code != 0 && code != sshExitDropped) {
+		probe.Stop()
+		t.Fatalf("%q: exit %d, %v\nstdout:\n%s\nstderr:\n%s", cmd, code, err, stdout, stderr)
+	}
+	vm.WaitSerialSince(t, mark, kexecStarting, BootTimeout)
+	rel, bootID := vm.WaitBootedSince(t, mark, BootTimeout)
+	gap, answered := probe.Stop()
+	if rel != to.Release || bootID == oldBootID {
+		t.Fatalf("after kexec: %s (boot %s); want %s in a new boot", rel, bootID, to.Release)
+	}
+	if got := strings.TrimSpace(vm.Run(t, loaderTypeCmd)); got != "d0" {
+		t.Errorf("boot_params type_of_loader after kexec = 0x%s; want 0xd0", got)
+	}
+	t.Logf("%s (flush %v): gap %v, %d answered", note, flush, gap.Round(10*time.Millisecond), answered)
+	return benchRun{gap: gap, answered: answered, note: note}
+}
+
+// benchByHandTwice switches by hand old → new → old.
+func benchByHandTwice(t *testing.T, res *benchResults) {
+	vm := Start(t, Options{Name: "bench-byhand"})
+	installByHandKit(t, vm)
+	for range 2 {
+		r := kexecByHand(t, vm, false, false)
+		r.note = "kexec -s -l … --reuse-cmdline && systemctl kexec; " + r.note
+		res.add(methodByHand, r)
+	}
+}
+
+// benchFlush is issue 15's flush experiment: by hand, with dirtyMB MB of
+// dirty page cache, without and with a sync before systemctl kexec,
+// alternating so that each variant runs once in each direction.
+func benchFlush(t *testing.T, res *benchResults) {
+	vm := Start(t, Options{Name: "bench-flush"})
+	installByHandKit(t, vm)
+	for _, flush := range []bool{false, true, true, false} {
+		r := kexecByHand(t, vm, true, flush)
+		m := methodDirtyNoSync
+		if flush {
+			m = methodDirtySync
+		}
+		res.add(m, r)
+	}
+}
+
+// benchRebootTwice reboots through the firmware twice.
+func benchRebootTwice(t *testing.T, res *benchResults) {
+	vm := Start(t, Options{Name: "bench-reboot"})
+	for range 2 {
+		probe := vm.StartProbe()
+		mark := vm.SerialMark()
+		vm.Try("systemctl reboot")
+		vm.WaitBootedSince(t, mark, BootTimeout)
+		gap, answered := probe.Stop()
+		res.add(methodReboot, benchRun{gap: gap, answered: answered, note: "systemctl reboot (firmware, then the same kernel)"})
+	}
+}
+
+// goBenchRows reads the Go benchmark output `make bench` saved
+// (KU_BENCH_GO, and KU_BENCH_GO_BEFORE for the same benchmarks at an
+// earlier commit) into table rows.
+func goBenchRows() []string {
+	parse := func(file string) map[string]string {
+		m := map[string]string{}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return m
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || f[3] != "ns/op" {
+				continue
+			}
+			name := f[0]
+			if i := strings.LastIndex(name, "-"); i > 0 {
+				name = name[:i]
+			}
+			fig := f[2] + " ns/op"
+			for i := 4; i+1 < len(f); i += 2 {
+				fig += ", " + f[i] + " " + f[i+1]
+			}
+			m[name] = fig
+		}
+		return m
+	}
+	file := os.Getenv("KU_BENCH_GO")
+	if file == "" {
+		return []string{"Go benchmarks\tnot run (KU_BENCH_GO unset: make bench runs them)"}
+	}
+	after := parse(file)
+	before := map[string]string{}
+	beforeRev := os.Getenv("KU_BENCH_BEFORE")
+	if b := os.Getenv("KU_BENCH_GO_BEFORE"); b != "" {
+		before = parse(b)
+	}
+	var rows []string
+	for _, name := range []string{"BenchmarkGatherAndPlan", "BenchmarkGatherPlanNextRun", "BenchmarkPlan", "BenchmarkNextRun"} {
+		fig, ok := after[name]
+		if !ok {
+			continue
+		}
+		if b, ok := before[name]; ok {
+			fig = "after: " + fig + "; before (" + beforeRev + "): " + b
+		}
+		rows = append(rows, "Go benchmark "+name+"\t"+fig)
+	}
+	return rows
+}
+
+// hostProcessRows runs `kexec-upgrade status --json` on the debian_cloud
+// fixture root ten times as a process on the host (KU_BENCH_BIN) and
+// reports the median CPU and max RSS from the kernel's rusage.
+func hostProcessRows() []string {
+	bin := os.Getenv("KU_BENCH_BIN")
+	if bin == "" {
+		return nil
+	}
+	root, err := filepath.Abs("../host/testdata/debian_cloud")
+	if err != nil {
+		return nil
+	}
+	var cpu, rss []float64
+	for range 10 {
+		cmd := exec.Command(bin, "status", "--json", "--root", root)
+		if err := cmd.Run(); err != nil && cmd.ProcessState == nil {
+			return []string{"`kexec-upgrade status --json` on the host\t" + err.Error()}
+		}
+		ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		if !ok {
+			return nil
+		}
+		cpu = append(cpu, float64(ru.Utime.Nano()+ru.Stime.Nano())/1e6)
+		rss = append(rss, float64(ru.Maxrss)/1024)
+	}
+	sort.Float64s(cpu)
+	sort.Float64s(rss)
+	return []string{fmt.Sprintf("`kexec-upgrade status --json` on the debian_cloud fixture, as a host process\t%.1f ms user+sys, %.1f MiB max RSS (median of 10; on the loaded host)", cpu[5], rss[5])}
+}
+
+func numCPU() int { return runtime.NumCPU() }
