@@ -11,8 +11,10 @@
 #   old   the second newest release of SUITE, SUITE-updates and SUITE-security: the image
 #         boots it
 #   new   main: the newest release of those suites; backports: the newest release of
-#         SUITE-backports, downloaded with `-t SUITE-backports`, so a pre-dependency such as
-#         the 7.x packaging's linux-base (>= 4.17~) comes from backports too
+#         SUITE-backports and of the other series those suites carry beside their own
+#         (bookworm-security's 6.12+deb12), downloaded with `-t SUITE-backports`, so a
+#         pre-dependency such as the 7.x packaging's linux-base (>= 4.17~) comes from
+#         backports too
 # The new kernel's .deb files (for 7.x: linux-image-R, linux-binary-R, linux-modules-R,
 # linux-base-R and linux-base) are exactly what the image lacks, resolved against the image's
 # own dpkg status; scenarios install them together.
@@ -281,6 +283,7 @@ build() {
 	suite=${1:-bookworm}
 	source=${2:-main}
 	arch=${3:-amd64}
+	boot=${4:-direct}
 	case $suite in "" | *[!a-z]*) die "suite $suite: want a Debian code name such as bookworm or trixie" ;; esac
 	case $source in main | backports) ;; *) die "source $source: want main or backports" ;; esac
 	# tag names the suite's caches, locks and images: the suite, or SUITE-arm64.
@@ -288,6 +291,11 @@ build() {
 	amd64) tag=$suite ;;
 	arm64) arm64_setup ;;
 	*) die "architecture $arch: want amd64 or arm64" ;;
+	esac
+	case $boot in
+	direct) ;;
+	grub) grub_setup ;;
+	*) die "boot $boot: want direct (QEMU's -kernel) or grub (SeaBIOS and GRUB from a partitioned disk)" ;;
 	esac
 	cache=${KU_VM_CACHE:-/var/tmp/kexec-upgrade-vm}
 	mkdir -p "$cache/images/base" "$cache/debs/$tag"
@@ -314,7 +322,16 @@ build() {
 	case $source in
 	main) new_rel=${main_rels[-1]} target_release="" ;;
 	backports)
-		mapfile -t bpo_rels < <(releases "$suite-backports")
+		# The newer series Debian offers for the suite: SUITE-backports' kernels, and the
+		# other series SUITE-security carries beside its own (bookworm-security ships the
+		# 6.12+deb12 line whose builds overtook bookworm-backports' 6.12.95, a kernel
+		# that oopses in ACPI init under QEMU even booted directly).
+		mapfile -t bpo_rels < <({
+			releases "$suite-backports"
+			releases "$suite" "$suite-updates" "$suite-security" | while read -r r; do
+				[ "$(series_of "$r")" = "$series" ] || echo "$r"
+			done
+		} | linux-version sort)
 		[ ${#bpo_rels[@]} -ge 1 ] || die "no linux-image-*-cloud-$arch in $suite-backports"
 		new_rel=${bpo_rels[-1]} target_release=$suite-backports
 		;;
@@ -334,6 +351,7 @@ build() {
 		# What makes the base, not how the kernels are picked.
 		declare -f essential_hook customize_hook build_base
 		[ "$arch" = amd64 ] || declare -f "${arch}_customize_hook"
+		[ "$boot" = direct ] || declare -f grub_essential_hook grub_customize_hook grub_disk grub_install_boot
 		echo "$suite $old_pkg=$old_ver kexec-tools=$kexec_ver prometheus-node-exporter=$metrics_ver"
 		printf '%s\n' "${guest_sources[@]}"
 	} | sha256sum | cut -c1-16)
@@ -365,17 +383,26 @@ build_base() {
 	# Another architecture's root gets its own customize hook after the common one.
 	local arch_hook=()
 	[ "$arch" = amd64 ] || arch_hook=(--customize-hook="'$tmp/build-image.sh' --$arch-customize-hook \"\$1\"")
+	# A GRUB guest gets grub-pc, its debconf answers before it is installed, and its own
+	# customize hook (UUIDs in fstab, GRUB's settings, the one-boot setup script).
+	local boot_hooks=() boot_pkgs=""
+	if [ "$boot" = grub ]; then
+		grub_uuids >"$tmp/grub.env"
+		boot_pkgs=,grub-pc
+		boot_hooks=(--essential-hook="'$tmp/build-image.sh' --grub-essential-hook \"\$1\""
+			--customize-hook="'$tmp/build-image.sh' --grub-customize-hook \"\$1\" '$tmp'")
+	fi
 	# shellcheck disable=SC2016 # "$1" in the hooks is mmdebstrap's, expanded by the hook's shell.
 	# The private apt configuration is the host's business, not the guest's.
 	env -u APT_CONFIG mmdebstrap --mode=root --variant=minbase --arch="$arch" \
-		--include="systemd,systemd-sysv,dbus,udev,kmod,initramfs-tools,openssh-server,busybox,iproute2,procps,tzdata,zstd,$old_pkg" \
+		--include="systemd,systemd-sysv,dbus,udev,kmod,initramfs-tools,openssh-server,busybox,iproute2,procps,tzdata,zstd,$old_pkg$boot_pkgs" \
 		--aptopt='APT::Install-Recommends "false"' \
 		--skip=essential/unlink --skip=download/empty \
 		--setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
 		--setup-hook="sync-in '$cache/debs/$tag' /var/cache/apt/archives/" \
 		--essential-hook="'$tmp/build-image.sh' --essential-hook \"\$1\"" \
 		--customize-hook="'$tmp/build-image.sh' --customize-hook \"\$1\" '$tmp'" \
-		"${arch_hook[@]}" \
+		"${arch_hook[@]}" "${boot_hooks[@]}" \
 		--customize-hook="sync-out /var/cache/apt/archives '$cache/debs/$tag'" \
 		"$suite" "$tmp/root" "${guest_sources[@]}" >&2
 	echo "build-image.sh: mmdebstrap took $((SECONDS - start)) s" >&2
@@ -404,8 +431,13 @@ build_base() {
 		[ -n "${installed[$(basename "$f")]:-}" ] || rm -f "$f"
 	done
 
-	mke2fs -q -t ext4 -L ku-root -d "$tmp/root" -F "$tmp/base.raw" 3G >&2
+	if [ "$boot" = grub ]; then
+		grub_disk
+	else
+		mke2fs -q -t ext4 -L ku-root -d "$tmp/root" -F "$tmp/base.raw" 3G >&2
+	fi
 	rm -rf --one-file-system "$tmp/root"
+	[ "$boot" = direct ] || grub_install_boot
 
 	local kexec_debs="" metrics_debs=""
 	for f in "$tmp/debs/kexec/"*.deb; do
@@ -425,14 +457,17 @@ build_base() {
 	KEXEC_DEBS="${kexec_debs% }"
 	METRICS_DEBS="${metrics_debs% }"
 	CLOCK_EPOCH=$clock_epoch
+	BOOT=$boot
 	EOF
+	[ "$boot" = direct ] || cat "$tmp/grub.env" >>"$tmp/base.env"
 
 	mv "$tmp" "$base"
 	trap - EXIT
 	# Older bases of this suite are of no further use (the images made from them hold hard
 	# links to their files; a running VM keeps its open backing file).
 	local old
-	for old in "$cache/images/base/$tag"-*; do
+	# (Exactly a key after the tag: trixie's must not take trixie-grub's or trixie-arm64's.)
+	for old in "$cache/images/base/$tag"-????????????????; do
 		[ "$old" = "$base" ] || rm -rf --one-file-system "$old"
 	done
 	echo "build-image.sh: base ready in $((SECONDS - start)) s" >&2
@@ -516,13 +551,129 @@ arm64_customize_hook() {
 	rm -f "$root/etc/modprobe.d/ku-vm.conf"
 }
 
+# --- GRUB guests ------------------------------------------------------------------------------
+# A GRUB guest boots like a cloud image: SeaBIOS, GRUB from the MBR of a partitioned disk
+# (grub-pc, installed by Debian's own grub-install inside the guest), /boot on its own
+# partition, root=UUID= and BOOT_IMAGE= on the command line, the installed packages' own
+# kernel and initrd. Its caches and images are named SUITE-grub (tag).
+#
+# Disk (base.raw, MBR): partition 1 /boot (ext4, 400 MiB, label ku-boot), partition 2 /
+# (ext4, 3 GiB, label ku-root). The UUIDs are in base.env (ROOT_UUID, BOOT_UUID).
+
+# grub_setup sets the GRUB build's names.
+grub_setup() {
+	[ "$arch" = amd64 ] || die "a GRUB guest is amd64 only (grub-pc)"
+	tag=$tag-grub
+}
+
+# grub_uuids prints the file systems' UUIDs as shell assignments.
+grub_uuids() {
+	echo "ROOT_UUID=$(cat /proc/sys/kernel/random/uuid)"
+	echo "BOOT_UUID=$(cat /proc/sys/kernel/random/uuid)"
+}
+
+# grub_essential_hook answers grub-pc's questions before it is installed: no install device
+# yet (the guest runs grub-install itself on its first boot, grub_install_boot).
+grub_essential_hook() {
+	local root=$1
+	chroot "$root" debconf-set-selections <<-'SEL'
+		grub-pc grub-pc/install_devices multiselect
+		grub-pc grub-pc/install_devices_empty boolean true
+	SEL
+}
+
+# grub_customize_hook runs after customize_hook in a GRUB guest's root.
+grub_customize_hook() {
+	local root=$1 out=$2 ROOT_UUID BOOT_UUID
+	. "$out/grub.env"
+	# passno 0 as in essential_hook: no fsck stopping on a scenario's clock.
+	cat >"$root/etc/fstab" <<-EOF
+		UUID=$ROOT_UUID / ext4 rw,errors=remount-ro 0 0
+		UUID=$BOOT_UUID /boot ext4 defaults 0 0
+	EOF
+	# GRUB on the serial console, one second to choose; the cloud kernel's console there too.
+	mkdir -p "$root/etc/default/grub.d"
+	cat >"$root/etc/default/grub.d/ku-vm.cfg" <<-'EOF'
+		GRUB_TIMEOUT=1
+		GRUB_CMDLINE_LINUX_DEFAULT=""
+		GRUB_CMDLINE_LINUX="console=ttyS0,115200 net.ifnames=0"
+		GRUB_TERMINAL=serial
+		GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
+		GRUB_DISABLE_OS_PROBER=true
+	EOF
+	# PID 1 of the one boot that installs GRUB (grub_install_boot): Debian's grub-install
+	# and update-grub on the real disk, with udev for /dev/disk/by-uuid (so GRUB writes
+	# root=UUID=), then power off.
+	cat >"$root/usr/local/sbin/ku-grub-setup" <<-'EOF'
+		#!/bin/sh
+		exec >/dev/ttyS0 2>&1
+		mount -t proc proc /proc
+		mount -t sysfs sys /sys
+		mount -t devtmpfs dev /dev 2>/dev/null
+		mount -t tmpfs tmpfs /run
+		mount -o remount,rw /
+		ok=0
+		if mount /boot && /usr/lib/systemd/systemd-udevd --daemon && udevadm trigger --action=add &&
+			udevadm settle --timeout=120 && grub-install --target=i386-pc /dev/vda && update-grub &&
+			grep -q "root=UUID=" /boot/grub/grub.cfg; then
+			ok=1
+		fi
+		rm -f /usr/local/sbin/ku-grub-setup
+		sync
+		umount /boot
+		mount -o remount,ro /
+		[ "$ok" = 1 ] && echo KU-GRUB-READY || echo KU-GRUB-FAILED
+		echo o >/proc/sysrq-trigger
+		sleep 60
+	EOF
+	chmod 0755 "$root/usr/local/sbin/ku-grub-setup"
+}
+
+# grub_disk makes the partitioned base.raw from $tmp/root: /boot's files on partition 1,
+# the rest on partition 2.
+grub_disk() {
+	local ROOT_UUID BOOT_UUID
+	. "$tmp/grub.env"
+	mke2fs -q -t ext4 -L ku-boot -U "$BOOT_UUID" -d "$tmp/root/boot" -F "$tmp/boot.ext4" 400M >&2
+	find "$tmp/root/boot" -mindepth 1 -delete
+	mke2fs -q -t ext4 -L ku-root -U "$ROOT_UUID" -d "$tmp/root" -F "$tmp/root.ext4" 3G >&2
+	truncate -s $((1 + 400 + 3072 + 1))M "$tmp/base.raw"
+	sfdisk -q "$tmp/base.raw" >&2 <<-'EOF'
+		label: dos
+		start=1MiB, size=400MiB, type=83, bootable
+		start=401MiB, size=3GiB, type=83
+	EOF
+	dd if="$tmp/boot.ext4" of="$tmp/base.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+	dd if="$tmp/root.ext4" of="$tmp/base.raw" bs=1M seek=401 conv=notrunc,sparse status=none
+	rm -f "$tmp/boot.ext4" "$tmp/root.ext4"
+}
+
+# grub_install_boot boots the disk once by QEMU's -kernel with ku-grub-setup as PID 1, which
+# installs GRUB to the disk and writes grub.cfg; from then on the disk boots through SeaBIOS.
+grub_install_boot() {
+	local ROOT_UUID BOOT_UUID start=$SECONDS
+	. "$tmp/grub.env"
+	timeout 1200 qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 1024 -nodefaults -no-user-config \
+		-nographic -no-reboot -serial "file:$tmp/grub-setup.log" -monitor none \
+		-kernel "$tmp/vmlinuz" -initrd "$tmp/initrd" \
+		-append "root=UUID=$ROOT_UUID rw console=ttyS0,115200 init=/usr/local/sbin/ku-grub-setup" \
+		-drive "file=$tmp/base.raw,if=virtio,format=raw" >&2 || true
+	grep -q KU-GRUB-READY "$tmp/grub-setup.log" || {
+		tail -n 40 "$tmp/grub-setup.log" >&2
+		die "installing GRUB in the guest failed (console above)"
+	}
+	echo "build-image.sh: GRUB installed in the guest in $((SECONDS - start)) s" >&2
+}
+
 # Everything runs from functions, which bash reads whole before running them, so that an
 # edit of this file while a build runs cannot change what the build executes.
 case "${1:-}" in
 --essential-hook) essential_hook "$2" ;;
 --customize-hook) customize_hook "$2" "$3" ;;
 --arm64-customize-hook) arm64_customize_hook "$2" ;;
---*) die "usage: build-image.sh [SUITE [main|backports [amd64|arm64]]]" ;;
+--grub-essential-hook) grub_essential_hook "$2" ;;
+--grub-customize-hook) grub_customize_hook "$2" "$3" ;;
+--*) die "usage: build-image.sh [SUITE [main|backports [amd64|arm64 [direct|grub]]]]" ;;
 *) build "$@" ;;
 esac
 exit

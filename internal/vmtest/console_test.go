@@ -107,6 +107,8 @@ func TestParseGuest(t *testing.T) {
 		{name: "suite_alone", in: "bookworm", want: Bookworm},
 		{name: "main_spelled_out", in: "trixie+main", want: Trixie},
 		{name: "backports", in: "trixie+backports", want: TrixieBackports},
+		{name: "grub", in: "trixie/grub", want: TrixieGRUB},
+		{name: "unknown_boot", in: "trixie/uefi", wantErr: true},
 		{name: "unknown_source", in: "trixie+sid", wantErr: true},
 		{name: "empty", in: "", wantErr: true},
 		{name: "not_a_code_name", in: "Debian 13", wantErr: true},

@@ -22,30 +22,55 @@ type Guest struct {
 	// Source is where the new kernel comes from: "main" (the suite with its -updates and
 	// -security suites, like the old kernel) or "backports" (SUITE-backports).
 	Source string
+	// Boot is how the guest boots: "" by QEMU's direct kernel boot of the image's
+	// old kernel, or "grub": SeaBIOS and GRUB from a partitioned disk with /boot
+	// on its own partition, like a cloud image (amd64 only).
+	Boot string
 }
 
 // The guests of the suite's matrix. Every kernel is picked at run time (build-image.sh).
 var (
 	// Bookworm runs the second newest 6.1 kernel of bookworm; the new one is the newest.
 	Bookworm = Guest{Suite: "bookworm", Source: "main"}
-	// BookwormBackports runs the same 6.1 kernel; the new one is bookworm-backports' newest (6.12+deb12).
+	// BookwormBackports runs the same 6.1 kernel; the new one is the newest 6.12+deb12 build
+	// of bookworm-backports or bookworm-security (which carries that series beside 6.1).
 	BookwormBackports = Guest{Suite: "bookworm", Source: "backports"}
 	// Trixie runs the second newest 6.12 kernel of trixie; the new one is the newest.
 	Trixie = Guest{Suite: "trixie", Source: "main"}
 	// TrixieBackports runs the same 6.12 kernel; the new one is trixie-backports' newest (7.x).
 	TrixieBackports = Guest{Suite: "trixie", Source: "backports"}
+	// TrixieGRUB is Trixie booted through SeaBIOS and GRUB, /boot on its own partition.
+	TrixieGRUB = Guest{Suite: "trixie", Source: "main", Boot: "grub"}
 )
 
-// String names the guest as "bookworm" or "trixie+backports".
+// String names the guest as "bookworm", "trixie+backports" or "trixie/grub".
 func (g Guest) String() string {
-	if g.Source == "" || g.Source == "main" {
-		return g.Suite
+	name := g.Suite
+	if g.Source != "" && g.Source != "main" {
+		name += "+" + g.Source
 	}
-	return g.Suite + "+" + g.Source
+	if g.Boot != "" {
+		name += "/" + g.Boot
+	}
+	return name
 }
 
-// ParseGuest reads a guest's name as String writes it: "trixie", "trixie+backports".
+// buildArgs are build-image.sh's arguments for the guest's image.
+func (g Guest) buildArgs() []string {
+	boot := g.Boot
+	if boot == "" {
+		boot = "direct"
+	}
+	return []string{g.Suite, g.Source, "amd64", boot}
+}
+
+// ParseGuest reads a guest's name as String writes it: "trixie", "trixie+backports",
+// "trixie/grub".
 func ParseGuest(s string) (Guest, error) {
+	s, boot, hasBoot := strings.Cut(s, "/")
+	if hasBoot && boot != "grub" {
+		return Guest{}, fmt.Errorf("guest %q: the boot must be grub (or nothing: QEMU's direct kernel boot)", s+"/"+boot)
+	}
 	suite, source, ok := strings.Cut(s, "+")
 	if !ok {
 		source = "main"
@@ -56,7 +81,7 @@ func ParseGuest(s string) (Guest, error) {
 	if source != "main" && source != "backports" {
 		return Guest{}, fmt.Errorf("guest %q: the kernel source must be main or backports", s)
 	}
-	return Guest{Suite: suite, Source: source}, nil
+	return Guest{Suite: suite, Source: source, Boot: boot}, nil
 }
 
 // KernelInfo describes one of the two kernel builds the suite uses.
@@ -92,6 +117,8 @@ type image struct {
 	// clockEpoch is the earliest wall-clock time the guest's systemd accepts: it moves
 	// an earlier clock forward to this instant at boot.
 	clockEpoch time.Time
+	// rootUUID and bootUUID are the file systems' UUIDs of a GRUB guest.
+	rootUUID, bootUUID string
 }
 
 // loadImage runs build-image.sh for the guest, which returns the cached image at once or
@@ -107,14 +134,14 @@ func loadImage(t *testing.T, g Guest) *image {
 	if err != nil {
 		t.Fatalf("locate build-image.sh: %v", err)
 	}
-	logPath := filepath.Join(testLogDir(t), "image-build-"+strings.ReplaceAll(g.String(), "+", "-")+".log")
+	logPath := filepath.Join(testLogDir(t), "image-build-"+strings.NewReplacer("+", "-", "/", "-").Replace(g.String())+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatalf("open image build log: %v", err)
 	}
 	defer logFile.Close()
 	var stdout bytes.Buffer
-	cmd := exec.Command(script, g.Suite, g.Source)
+	cmd := exec.Command(script, g.buildArgs()...)
 	cmd.Stdout = &stdout
 	cmd.Stderr = logFile
 	start := time.Now()
@@ -165,7 +192,9 @@ func readManifest(dir string) (*image, error) {
 		return nil, fmt.Errorf("manifest: CLOCK_EPOCH: %w", err)
 	}
 	img := &image{
-		guest:          Guest{Suite: vals["SUITE"], Source: vals["SOURCE"]},
+		guest:          Guest{Suite: vals["SUITE"], Source: vals["SOURCE"], Boot: strings.TrimPrefix(vals["BOOT"], "direct")},
+		rootUUID:       vals["ROOT_UUID"],
+		bootUUID:       vals["BOOT_UUID"],
 		systemdVersion: vals["SYSTEMD_VERSION"],
 		clockEpoch:     time.Unix(epoch, 0).UTC(),
 		dir:            dir,
@@ -205,6 +234,20 @@ func readManifest(dir string) (*image, error) {
 		}
 	}
 	return img, nil
+}
+
+// directBoot returns QEMU's arguments that boot the image's old kernel directly, or none
+// for a GRUB guest, which SeaBIOS boots from its disk.
+func (img *image) directBoot() []string {
+	if img.guest.Boot == "grub" {
+		return nil
+	}
+	return []string{
+		"-kernel", img.kernel, "-initrd", img.initrd,
+		// net.ifnames=0: on trixie, udev renamed eth0 to ens2 a minute after
+		// networkd had configured it and sshd had started, cutting the sessions.
+		"-append", "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0",
+	}
 }
 
 // tailFile returns the last n lines of a file, or a note why it could not be read.

@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	var wg sync.WaitGroup
 	if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "" {
-		for _, chain := range [][]Guest{{Bookworm}, {Trixie, TrixieBackports}} {
+		for _, chain := range [][]Guest{{Bookworm, BookwormBackports}, {Trixie, TrixieBackports, TrixieGRUB}} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -54,7 +54,7 @@ func prebuild(guests []Guest) {
 			return
 		}
 		start := time.Now()
-		cmd := exec.Command("./build-image.sh", g.Suite, g.Source)
+		cmd := exec.Command("./build-image.sh", g.buildArgs()...)
 		cmd.Stdout, cmd.Stderr = log, log
 		err = cmd.Run()
 		log.Close()
@@ -67,7 +67,7 @@ func prebuild(guests []Guest) {
 	}
 }
 
-// subtestName names a guest's subtest: bookworm, bookworm_backports, trixie, ….
+// subtestName names a guest's subtest: bookworm, bookworm_backports, trixie_grub, ….
 func subtestName(g Guest) string {
-	return strings.ReplaceAll(g.String(), "+", "_")
+	return strings.NewReplacer("+", "_", "/", "_").Replace(g.String())
 }

@@ -164,15 +164,12 @@ func (vm *VM) launch(t *testing.T, overlay string, opt Options) {
 			"-nodefaults", "-no-user-config", "-nographic",
 			"-serial", "stdio",
 			"-qmp", "unix:" + vm.qmpPath + ",server=on,wait=off",
-			"-kernel", vm.img.kernel, "-initrd", vm.img.initrd,
-			// net.ifnames=0: on trixie, udev renamed eth0 to ens2 a minute after
-			// networkd had configured it and sshd had started, cutting the sessions.
-			"-append", "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0",
 			"-drive", "file=" + overlay + ",if=virtio,format=qcow2,cache=unsafe",
 			"-netdev", fmt.Sprintf("user,id=net0,restrict=%s,hostfwd=tcp:127.0.0.1:%d-:22,hostfwd=tcp:127.0.0.1:%d-:8080", restrict, vm.sshPort, vm.httpPort),
 			"-device", "virtio-net-pci,netdev=net0",
 			"-rtc", rtc,
 		}
+		args = append(args, vm.img.directBoot()...)
 		qemuLog := filepath.Join(vm.logDir, "qemu.log")
 		errFile, err := os.Create(qemuLog)
 		if err != nil {
