@@ -1,7 +1,13 @@
-// Package kexec stages and unstages a kernel with kexec_file_load(2); its
-// effects are those syscalls, reading /sys/kernel/kexec_loaded, and, for an
-// image the kernel cannot take as it is (an arm64 Image.gz or EFI zboot),
-// a sealed memory file holding the unpacked Image.
+// Package kexec stages and unstages a kernel with kexec_file_load(2), or on
+// an arm64 kernel without it (every Debian arm64 kernel: CONFIG_KEXEC_FILE
+// is off) with kexec_load(2) and segments it lays out itself: the Image,
+// the initrd, the running device tree with /chosen rewritten and a
+// trampoline that enters the Image with the device tree in x0
+// (BuildArm64, a pure decision; arm64load.go). Its effects are those
+// syscalls, reading /sys/kernel/kexec_loaded, /proc/iomem,
+// /sys/firmware/fdt and the lockdown mode, and, for an image
+// kexec_file_load cannot take as it is (an arm64 Image.gz or EFI zboot), a
+// sealed memory file holding the unpacked Image.
 package kexec
 
 import (
@@ -135,7 +141,23 @@ func (l Loader) arch() kernel.Arch {
 // image the kernel cannot take as it is (kernel.Format.Packed: an arm64
 // Image.gz or EFI zboot) is read through its descriptor, checked and
 // unpacked again, and the Image is staged from a sealed memory file.
+//
+// On arm64, a kernel that answers kexec_file_load with ENOSYS (no
+// CONFIG_KEXEC_FILE) gets the same descriptors through kexec_load
+// instead: the kernel's own answer decides, so a kernel that has
+// kexec_file_load (and can check signatures under lockdown) keeps it,
+// and no configuration file has to be found and trusted. Under lockdown
+// kexec_load is refused before it is tried.
 func (l Loader) Load(image, initrd *os.File, cmdline string) error {
+	err := l.fileLoad(image, initrd, cmdline)
+	if l.arch() == kernel.ArchARM64 && errors.Is(err, syscall.ENOSYS) {
+		return l.segmentLoad(image, initrd, cmdline)
+	}
+	return err
+}
+
+// fileLoad stages with kexec_file_load.
+func (l Loader) fileLoad(image, initrd *os.File, cmdline string) error {
 	staged, err := l.loadable(image)
 	if err != nil {
 		return err
@@ -189,21 +211,46 @@ func (l Loader) loadable(image *os.File) (*os.File, error) {
 // Permitted asks the kernel whether this process may use kexec_file_load
 // at all, without reading an image: an unload with nothing staged passes
 // the same capability, kexec_load_disabled and seccomp checks as a load.
-// Call it only when nothing is staged (it would unload a staged kernel).
+// On arm64 without kexec_file_load the probe is kexec_load's unload,
+// after the lockdown check Load makes. Call it only when nothing is
+// staged (it would unload a staged kernel).
 func (l Loader) Permitted() error {
-	if err := fileLoad(-1, -1, "", unloadFlag); err != nil {
-		var errno syscall.Errno
-		if errors.As(err, &errno) {
-			return ExplainErrno(errno, "(permission probe)")
-		}
+	err := fileLoad(-1, -1, "", unloadFlag)
+	if err == nil {
+		return nil
+	}
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
 		return fmt.Errorf("kexec_file_load permission probe: %w", err)
+	}
+	if l.arch() != kernel.ArchARM64 || errno != syscall.ENOSYS {
+		return ExplainErrnoFor(l.arch(), errno, "(permission probe)")
+	}
+	if mode := lockdownMode(l.Root); mode != "none" {
+		return errLockdown(mode)
+	}
+	if err := segLoad(0, nil); err != nil {
+		if errors.As(err, &errno) {
+			return ExplainSegmentErrno(errno, "(permission probe)")
+		}
+		return fmt.Errorf("kexec_load permission probe: %w", err)
 	}
 	return nil
 }
 
-// Unload removes a staged kernel, so a plain reboot is a plain reboot again.
+// Unload removes a staged kernel, so a plain reboot is a plain reboot
+// again: with kexec_file_load's unload, or kexec_load's where the kernel
+// has only that (arm64).
 func (l Loader) Unload() error {
-	if err := fileLoad(-1, -1, "", unloadFlag); err != nil {
+	err := fileLoad(-1, -1, "", unloadFlag)
+	if l.arch() == kernel.ArchARM64 && errors.Is(err, syscall.ENOSYS) {
+		err = segLoad(0, nil)
+		if err != nil {
+			return fmt.Errorf("kexec_load unload: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("kexec_file_load unload: %w", err)
 	}
 	return nil
