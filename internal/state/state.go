@@ -190,6 +190,12 @@ type ImageCheck struct {
 	CmdlineMax int    `json:"cmdline_max,omitempty"`
 	// Integrity names the integrity checks the image passed.
 	Integrity string `json:"integrity,omitempty"`
+	// Authenticode is the outcome of the image's Authenticode digest
+	// check (kernel.AuthenticodeState: "match", "mismatch", "unsigned",
+	// "unreadable"), AuthenticodeDetail the phrase that says it; an entry
+	// of a valid image without it predates the check and is not reused.
+	Authenticode       string `json:"authenticode,omitempty"`
+	AuthenticodeDetail string `json:"authenticode_detail,omitempty"`
 	// Error is the check's failure, "" for a valid image.
 	Error string `json:"error,omitempty"`
 }
