@@ -247,6 +247,8 @@ func checkTarget(c *checker, in Inputs) {
 		c.fail(Refuse, CheckImage, fmt.Sprintf("kernel image %s fails its check: %v", t.Files.Image, t.ImageErr), time.Time{})
 	case t.ImageRelease != t.Release:
 		c.fail(Refuse, CheckImage, fmt.Sprintf("kernel image %s says it is %s, not %s", t.Files.Image, t.ImageRelease, t.Release), time.Time{})
+	case LockedDown(in.Facts.Kexec.Lockdown) && !t.AuthenticodeVerifies():
+		c.fail(Refuse, CheckImage, fmt.Sprintf("%s: %s, and %s makes the kernel refuse it", t.Files.Image, t.AuthenticodeProblem(), lockdownName(in.Facts)), time.Time{})
 	default:
 		signed := "unsigned"
 		if t.Signed {
@@ -281,6 +283,22 @@ func checkTarget(c *checker, in Inputs) {
 	}
 }
 
+// LockedDown reports a lockdown mode (host.Kexec.Lockdown) under which
+// kexec_file_load takes only images whose signature verifies.
+func LockedDown(mode string) bool {
+	return mode != "" && mode != "none"
+}
+
+// lockdownName names the lockdown in a reason: "Secure Boot lockdown
+// (integrity)" when Secure Boot is on (Debian's kernels lock down then),
+// "kernel lockdown (integrity)" otherwise.
+func lockdownName(f host.Facts) string {
+	if f.Platform.SecureBoot == "enabled" {
+		return fmt.Sprintf("Secure Boot lockdown (%s)", f.Kexec.Lockdown)
+	}
+	return fmt.Sprintf("kernel lockdown (%s)", f.Kexec.Lockdown)
+}
+
 // checkKexec: whether this kernel lets us kexec at all.
 func checkKexec(c *checker, in Inputs) {
 	k := in.Facts.Kexec
@@ -291,8 +309,8 @@ func checkKexec(c *checker, in Inputs) {
 		c.fail(Refuse, CheckKexecAllowed, "kexec is disabled: kernel.kexec_load_disabled = 1 (it cannot be re-enabled before a reboot)", time.Time{})
 	case !k.CapSysBoot:
 		c.fail(Refuse, CheckKexecAllowed, "this process lacks CAP_SYS_BOOT, which kexec_file_load needs (run as root, or check the unit's CapabilityBoundingSet)", time.Time{})
-	case k.Lockdown != "" && k.Lockdown != "none" && in.Target != nil && !in.Target.Signed:
-		c.fail(Refuse, CheckKexecAllowed, fmt.Sprintf("kernel lockdown (%s) only accepts signed images, and %s is not signed", k.Lockdown, in.Target.Files.Image), time.Time{})
+	case LockedDown(k.Lockdown) && in.Target != nil && !in.Target.Signed:
+		c.fail(Refuse, CheckKexecAllowed, fmt.Sprintf("%s only lets the kernel load signed images, and %s is not signed", lockdownName(in.Facts), in.Target.Files.Image), time.Time{})
 	default:
 		detail := "kexec_file_load allowed"
 		if k.Lockdown != "" && k.Lockdown != "none" {

@@ -169,8 +169,46 @@ type Target struct {
 	// ImageErr is why the image failed its checks; nil when valid.
 	ImageErr error
 	// Integrity names the integrity checks the image passed, for status:
-	// "size, crc32, signature-table, md5 (linux-image-R)".
+	// "size, crc32, signature-table, authenticode (sha256), md5 (linux-image-R)".
 	Integrity string
+	// Authenticode is the outcome of comparing the digest in the image's
+	// Authenticode signature with the image's own (kernel.CheckAuthenticode,
+	// on the bytes kexec_file_load is given); "" when it was not checked.
+	// Under lockdown an image whose signature is unreadable or does not
+	// match is refused: the kernel would refuse it at the load.
+	Authenticode kernel.AuthenticodeState
+	// AuthenticodeDetail says the outcome in a phrase: the algorithm and
+	// signer, or why the signature does not fit the image.
+	AuthenticodeDetail string
+}
+
+// AuthenticodeVerifies reports whether the image's Authenticode digest
+// check leaves nothing for lockdown to refuse: the digest matched, the
+// image is unsigned (which the kexec-allowed check refuses under lockdown
+// on its own), or it was not checked.
+func (t Target) AuthenticodeVerifies() bool {
+	switch t.Authenticode {
+	case kernel.AuthenticodeMismatch, kernel.AuthenticodeUnreadable:
+		return false
+	}
+	return true
+}
+
+// AuthenticodeProblem says what is wrong with a signature that does not
+// verify: "its Authenticode signature does not match the image (patched
+// or damaged: …)"; "" when it verifies.
+func (t Target) AuthenticodeProblem() string {
+	detail := ""
+	if t.AuthenticodeDetail != "" {
+		detail = ": " + t.AuthenticodeDetail
+	}
+	switch t.Authenticode {
+	case kernel.AuthenticodeMismatch:
+		return "its Authenticode signature does not match the image (patched or damaged" + detail + ")"
+	case kernel.AuthenticodeUnreadable:
+		return "its Authenticode signature cannot be read" + detail
+	}
+	return ""
 }
 
 // Newness says whether the target is newer than the running kernel and why.
