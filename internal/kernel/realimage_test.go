@@ -34,7 +34,7 @@ func realKernelsDir() string {
 }
 
 // missing skips the test, or fails it in CI.
-func missing(t *testing.T, err error) {
+func missing(t testing.TB, err error) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%v, and CI=true: run .ci/fetch-kernels first (make unit does)", err)
@@ -50,7 +50,7 @@ type realPackage struct {
 	imagePackage, imagePath, dir string
 }
 
-func readManifest(t *testing.T) []realPackage {
+func readManifest(t testing.TB) []realPackage {
 	t.Helper()
 	path := filepath.Join(realKernelsDir(), "manifest.tsv")
 	f, err := os.Open(path)
