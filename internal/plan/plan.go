@@ -130,6 +130,10 @@ type Inputs struct {
 	Pause *Pause
 	// Notice is the notice sent to logged-in users for this switch, if any.
 	Notice *Notice
+	// Arch is the architecture whose command line limit applies;
+	// kernel.NativeArch when empty (an image for another one is refused
+	// before this).
+	Arch kernel.Arch
 }
 
 // Pause is an admin's `kexec-upgrade pause`.
@@ -320,11 +324,30 @@ func checkKexec(c *checker, in Inputs) {
 	}
 }
 
+// AttemptID names the switch to release that starts at now; the switch
+// appends it to the command line it loads (kernel.WithAttempt), so its
+// length is known when the plan checks the line.
+func AttemptID(now time.Time, release string) string {
+	return now.UTC().Format("20060102T150405.000000000Z") + "-" + release
+}
+
+// checkCmdline edits the running command line for the new kernel and
+// checks it, with the attempt marker the switch will append, against the
+// architecture's limit (x86: the image's cmdline_size less what kexec
+// keeps free; arm64: COMMAND_LINE_SIZE, 2048 with the NUL).
 func checkCmdline(c *checker, in Inputs) {
 	cmdline := kernel.EditCmdline(in.Facts.Running.Cmdline, in.Config.CmdlineRemove, in.Config.CmdlineAppend)
 	if in.Target.CmdlineMax > 0 {
-		if err := kernel.CheckCmdlineLength(cmdline, in.Target.CmdlineMax); err != nil {
-			c.fail(Refuse, CheckCmdline, err.Error(), time.Time{})
+		arch := in.Arch
+		if arch == "" {
+			arch = kernel.NativeArch
+		}
+		marked, err := kernel.WithAttempt(cmdline, AttemptID(in.Now, in.Target.Release))
+		if err == nil {
+			err = kernel.CheckCmdlineFor(arch, marked, in.Target.CmdlineMax)
+		}
+		if err != nil {
+			c.fail(Refuse, CheckCmdline, fmt.Sprintf("%v, with the %s= marker the switch appends", err, kernel.AttemptParam), time.Time{})
 			return
 		}
 	}

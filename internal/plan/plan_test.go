@@ -270,7 +270,7 @@ func TestPlan(t *testing.T) {
 				in.Config.CmdlineAppend = tooLong
 			}},
 			action: Refuse, check: CheckCmdline,
-			reason: []string{"kernel command line too long", "64 bytes", "limit 33"},
+			reason: []string{"kernel command line too long", "limit 33", "kexec_upgrade.attempt= marker"},
 			trace:  results("cmdline=fail"),
 		},
 		{
@@ -548,22 +548,34 @@ func TestPlan_cmdlineEdits(t *testing.T) {
 }
 
 func TestPlan_cmdlineAtLimit(t *testing.T) {
-	// With cmdline_size 64 the longest line is 64-30-1 = 33 bytes.
+	// The line is checked with the marker the switch appends:
+	// " kexec_upgrade.attempt=" and the attempt's id.
+	marker := len(" kexec_upgrade.attempt=") + len(AttemptID(inputs().Now, inputs().Target.Release))
 	for _, tt := range []struct {
-		name   string
-		length int
-		action Action
+		name       string
+		arch       kernel.Arch
+		cmdlineMax int
+		length     int
+		action     Action
 	}{
-		{"at_limit", 33, Switch},
-		{"one_over", 34, Refuse},
+		// x86, cmdline_size 200: the longest line is 200-30-1 = 169 bytes.
+		{"amd64_at_limit", kernel.ArchAMD64, 200, 169 - marker, Switch},
+		{"amd64_one_over", kernel.ArchAMD64, 200, 170 - marker, Refuse},
+		// arm64: COMMAND_LINE_SIZE 2048 with the NUL.
+		{"arm64_at_limit", kernel.ArchARM64, 2047, 2047 - marker, Switch},
+		{"arm64_one_over", kernel.ArchARM64, 2047, 2048 - marker, Refuse},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := Plan(inputs(func(in *Inputs) {
+				in.Arch = tt.arch
 				in.Facts.Running.Cmdline = strings.Repeat("a", tt.length)
-				in.Target.CmdlineMax = 64
+				in.Target.CmdlineMax = tt.cmdlineMax
 			}))
 			if d.Action != tt.action {
-				t.Errorf("Plan(cmdline of %d bytes, cmdline_size 64) = %s (%s); want %s", tt.length, d.Action, d.Reason, tt.action)
+				t.Errorf("Plan(%s, cmdline of %d bytes, limit %d) = %s (%s); want %s", tt.arch, tt.length, tt.cmdlineMax, d.Action, d.Reason, tt.action)
+			}
+			if d.Action == Switch && d.Cmdline != strings.Repeat("a", tt.length) {
+				t.Errorf("decision's command line %q; want it without the marker (the switch appends it)", d.Cmdline)
 			}
 		})
 	}

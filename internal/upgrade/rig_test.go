@@ -15,7 +15,9 @@ import (
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/hooks"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel/kerneltest"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/plan"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/upgrade"
@@ -49,8 +51,17 @@ const (
 	initrd51 = "07070100000001 initrd 51"
 )
 
-// load51 is the fake loader's log line for staging 6.1.0-51.
-const load51 = "load " + newImage + " " + newInitrd + " " + newCmdline
+// attempt51 is the id of a switch to 6.1.0-51 at fixedNow, and
+// markedCmdline the command line that switch loads: newCmdline with the
+// attempt's marker.
+const (
+	attempt51     = "20260328T023000.000000000Z-" + newRelease
+	markedCmdline = newCmdline + " kexec_upgrade.attempt=" + attempt51
+)
+
+// load51 is the fake loader's log line for staging 6.1.0-51: the marker's
+// time, which the loader checks against the rig's clock, is logged as NOW.
+const load51 = "load " + newImage + " " + newInitrd + " " + newCmdline + " kexec_upgrade.attempt=NOW-" + newRelease
 
 // windowConfig opens a window on Saturdays 02:00-04:00 UTC.
 const windowConfig = `# kexec-upgrade test configuration
@@ -149,9 +160,12 @@ type rig struct {
 	kernelTook time.Duration
 	finish     time.Time
 	// The fake loader.
-	loaded    bool
-	loadErr   error
-	unloadErr error
+	loaded bool
+	// loadedCmdline is the command line of the last successful load: a
+	// boot through kexec shows it in /proc/cmdline.
+	loadedCmdline string
+	loadErr       error
+	unloadErr     error
 	// loadedSays overrides what Loaded reports.
 	loadedSays *bool
 	// permittedErr is what the permission probe answers.
@@ -270,7 +284,11 @@ func (r *rig) boot(release, build, bootID string, loaderType byte) {
 	r.write("proc/sys/kernel/osrelease", release+"\n")
 	r.write("proc/sys/kernel/version", build+"\n")
 	r.write("proc/sys/kernel/random/boot_id", bootID+"\n")
-	r.write("proc/cmdline", strings.Replace(runningCmdline, oldRelease, release, 1)+"\n")
+	cmdline := strings.Replace(runningCmdline, oldRelease, release, 1)
+	if loaderType == 0xD0 && r.loadedCmdline != "" { // host.LoaderKexec
+		cmdline = r.loadedCmdline
+	}
+	r.write("proc/cmdline", cmdline+"\n")
 	params := make([]byte, 4096)
 	params[0x1FE], params[0x1FF] = 0x55, 0xAA
 	copy(params[0x202:], "HdrS")
@@ -455,7 +473,15 @@ type fakeLoader struct{ r *rig }
 // Load reads both descriptors from their start, as kexec_file_load does,
 // and logs the host paths they were opened as.
 func (l fakeLoader) Load(image, initrd *os.File, cmdline string) error {
-	l.r.record(fmt.Sprintf("load %s %s %s", image.Name(), initrd.Name(), cmdline))
+	logged := cmdline
+	if id, ok := kernel.AttemptOf(cmdline); ok {
+		stamp, release, _ := strings.Cut(id, "-")
+		if want := plan.AttemptID(l.r.now, release); id != want {
+			l.r.t.Errorf("fake loader: attempt marker %q, want %q (the switch's clock)", id, want)
+		}
+		logged = strings.Replace(cmdline, "="+stamp+"-", "=NOW-", 1)
+	}
+	l.r.record(fmt.Sprintf("load %s %s %s", image.Name(), initrd.Name(), logged))
 	var err error
 	if l.r.loadedImage, err = readAllAt(image); err != nil {
 		l.r.t.Errorf("fake loader: read the kernel descriptor: %v", err)
@@ -467,6 +493,7 @@ func (l fakeLoader) Load(image, initrd *os.File, cmdline string) error {
 		return l.r.loadErr // a failed load leaves an earlier kernel staged
 	}
 	l.r.setLoaded(true)
+	l.r.loadedCmdline = cmdline
 	return nil
 }
 

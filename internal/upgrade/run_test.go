@@ -55,7 +55,7 @@ func TestRunSwitch(t *testing.T) {
 	}
 	want := state.Staged{
 		ID: s.ID, From: state.Kernel{Release: oldRelease, Build: oldBuild}, To: state.Kernel{Release: newRelease, Build: newBuild},
-		Image: newImage, Initrd: newInitrd, Cmdline: newCmdline, OldBootID: oldBootID, StagedAt: fixedNow, QueuedAt: fixedNow,
+		Image: newImage, Initrd: newInitrd, Cmdline: markedCmdline, OldBootID: oldBootID, StagedAt: fixedNow, QueuedAt: fixedNow,
 		Phase: state.PhaseQueued,
 	}
 	if !s.StagedAt.Equal(want.StagedAt) || !s.QueuedAt.Equal(want.QueuedAt) {

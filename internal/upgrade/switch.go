@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/plan"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
@@ -41,6 +42,12 @@ type switchRun struct {
 	last *state.Decision // the decision logged before this run
 	// attempt is the record this switch will leave.
 	attempt state.Attempt
+	// cmdline is the decision's command line with the attempt's marker
+	// (kexec_upgrade.attempt=ID) appended: what is loaded and recorded,
+	// and after the boot the proof in /proc/cmdline that this kexec
+	// started the kernel (the only one on arm64, which has no boot_params
+	// loader byte).
+	cmdline string
 	// tookSlot: the FleetLock server may have given a slot; loaded: this
 	// run may have staged a kernel; announced: the journal said "staged".
 	tookSlot, loaded, announced bool
@@ -54,10 +61,15 @@ func act(ctx context.Context, env Env, st *state.State, r Report, last *state.De
 	now := env.Now()
 	s := &switchRun{ctx: ctx, env: env, st: st, r: r, t: d.Target, last: last}
 	s.attempt = state.Attempt{
-		ID: now.UTC().Format("20060102T150405.000000000Z") + "-" + d.Target.Release, At: now, Forced: d.Forced,
+		ID: plan.AttemptID(now, d.Target.Release), At: now, Forced: d.Forced,
 		From: state.Kernel{Release: r.Facts.Running.Release, Build: r.Facts.Running.Build},
 		To:   state.Kernel{Release: d.Target.Release, Build: d.Target.Build},
 	}
+	cmdline, err := kernel.WithAttempt(d.Cmdline, s.attempt.ID)
+	if err != nil {
+		return s.stop(Failure{Severity: Lasting, Check: plan.CheckCmdline, Kind: plan.CheckCmdline, Reason: err.Error()})
+	}
+	s.cmdline = cmdline
 	return s.run()
 }
 
@@ -128,7 +140,7 @@ func (s *switchRun) writeIntent() error {
 	a := s.attempt
 	s.st.Staged = &state.Staged{
 		ID: a.ID, From: a.From, To: a.To, Image: s.t.Files.Image, Initrd: s.t.Files.Initrd,
-		Cmdline: s.r.Decision.Cmdline, OldBootID: s.r.Facts.Running.BootID, StagedAt: a.At, Forced: a.Forced,
+		Cmdline: s.cmdline, OldBootID: s.r.Facts.Running.BootID, StagedAt: a.At, Forced: a.Forced,
 		Phase: state.PhaseLoading,
 	}
 	if s.fleet != nil {
@@ -171,7 +183,7 @@ func (s *switchRun) runPreSwitchHooks() (Failure, bool) {
 // that neither file changed meanwhile and that no initrd is being written.
 func (s *switchRun) load(files *bootFiles) (Failure, bool) {
 	s.loaded = true // from here on a failure unloads: a failed load may leave one staged
-	if err := s.env.Loader.Load(files.image, files.initrd, s.r.Decision.Cmdline); err != nil {
+	if err := s.env.Loader.Load(files.image, files.initrd, s.cmdline); err != nil {
 		return ClassifyFailure(StepLoad, err), false
 	}
 	if loaded, err := s.env.Loader.Loaded(); err != nil || !loaded {
@@ -191,7 +203,7 @@ func (s *switchRun) load(files *bootFiles) (Failure, bool) {
 	if err := state.Save(s.env.Root, *s.st); err != nil {
 		return Failure{Severity: Postponed, Check: plan.CheckState, Reason: err.Error()}, false
 	}
-	send(s.env, systemd.Event{Kind: systemd.EventStaged, Message: fmt.Sprintf("staged %s (%s, initrd %s) with command line %q", s.t.Release, files.imagePath, files.initrdFormat, s.r.Decision.Cmdline), Fields: attemptFields(s.attempt)})
+	send(s.env, systemd.Event{Kind: systemd.EventStaged, Message: fmt.Sprintf("staged %s (%s, initrd %s) with command line %q", s.t.Release, files.imagePath, files.initrdFormat, s.cmdline), Fields: attemptFields(s.attempt)})
 	s.announced = true
 	return Failure{}, true
 }
