@@ -142,6 +142,10 @@ func Assess(ctx context.Context, env Env, force bool) (Report, error) {
 		if t.Files.HasImage && !t.Packaged {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("no package lists %s in dpkg's md5sums: only its format checks apply", t.Files.Image))
 		}
+		if !t.AuthenticodeVerifies() && !plan.LockedDown(facts.Kexec.Lockdown) {
+			// Under lockdown the plan refuses the image instead.
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %s; without lockdown the kernel loads it all the same (dpkg's md5sums decide), but Secure Boot would refuse it", t.Files.Image, t.AuthenticodeProblem()))
+		}
 		if t.Files.HasInitrd {
 			in.InitrdFormat, in.InitrdErr = inspectInitrd(env.Root, t.Files.Initrd)
 		}
@@ -185,6 +189,9 @@ func inspectImage(root string, cand plan.Candidate, st *state.State) (plan.Targe
 	}
 	key := state.ImageCheck{Path: id.Path, Size: id.Size, Inode: id.Inode, MTimeNS: id.MTime, CTimeNS: id.CTime}
 	check, cached := st.CachedImage(key)
+	if cached && check.Error == "" && check.Authenticode == "" {
+		cached = false // checked before the Authenticode digest was
+	}
 	if !cached {
 		check = key
 		if data, err := host.ReadImage(root, cand.Files.Image); err != nil {
@@ -194,6 +201,7 @@ func inspectImage(root string, cand plan.Candidate, st *state.State) (plan.Targe
 		}
 	}
 	t.ImageRelease, t.Build, t.Signed, t.CmdlineMax, t.Integrity = check.Release, check.Build, check.Signed, check.CmdlineMax, check.Integrity
+	t.Authenticode, t.AuthenticodeDetail = kernel.AuthenticodeState(check.Authenticode), check.AuthenticodeDetail
 	if check.Error != "" {
 		t.ImageErr = errors.New(check.Error)
 	}
@@ -204,7 +212,9 @@ func inspectImage(root string, cand plan.Candidate, st *state.State) (plan.Targe
 }
 
 // checkImageBytes runs every check of an image's bytes: its format, size
-// and CRC (where it has one), and its MD5 against what dpkg installed.
+// and CRC (where it has one), its MD5 against what dpkg installed, and the
+// digest in its Authenticode signature (which the plan holds against it
+// only under lockdown).
 func checkImageBytes(check *state.ImageCheck, data []byte, cand plan.Candidate) {
 	img, err := verifiedImage(data, cand)
 	if err != nil {
@@ -212,7 +222,25 @@ func checkImageBytes(check *state.ImageCheck, data []byte, cand plan.Candidate) 
 		return
 	}
 	check.Release, check.Build, check.Signed, check.CmdlineMax = img.Release, img.Build, img.Signed, img.CmdlineMax
-	check.Integrity = integrityNames(img, cand)
+	auth, err := authenticodeOf(img, data)
+	check.Authenticode, check.AuthenticodeDetail = string(auth.State()), auth.String()
+	if err != nil {
+		check.Authenticode, check.AuthenticodeDetail = string(kernel.AuthenticodeUnreadable), err.Error()
+	}
+	check.Integrity = integrityNames(img, cand, auth, err)
+}
+
+// authenticodeOf checks the Authenticode digest of what kexec_file_load
+// is given: the file, or the Image unpacked from a packed format.
+func authenticodeOf(img kernel.Image, data []byte) (kernel.Authenticode, error) {
+	if img.Format.Packed() {
+		_, unpacked, err := kernel.LoadableImage(img.Arch, data)
+		if err != nil {
+			return kernel.Authenticode{}, err
+		}
+		data = unpacked
+	}
+	return kernel.CheckAuthenticode(data)
 }
 
 // verifiedImage parses an image's bytes and compares them with the MD5
@@ -232,10 +260,22 @@ func verifiedImage(data []byte, cand plan.Candidate) (kernel.Image, error) {
 }
 
 // integrityNames lists the checks an image passed, for status.
-func integrityNames(img kernel.Image, cand plan.Candidate) string {
+// The Authenticode digest counts as passed when it matches ("authenticode
+// (sha256, signer)"); an unsigned image says so.
+func integrityNames(img kernel.Image, cand plan.Candidate, auth kernel.Authenticode, authErr error) string {
 	names := img.Checks.Names()
 	if img.NoCRC {
 		names = append(names, "no crc32 (Linux ≥ 6.15 has none)")
+	}
+	switch {
+	case authErr == nil && auth.Match():
+		detail := auth.Algorithm
+		if auth.Signer != "" {
+			detail += ", " + auth.Signer
+		}
+		names = append(names, "authenticode ("+detail+")")
+	case authErr == nil && !auth.Signed:
+		names = append(names, "unsigned (no authenticode signature)")
 	}
 	if cand.Packaged {
 		names = append(names, "md5 ("+cand.Digest.Package+")")
