@@ -60,6 +60,9 @@ type Config struct {
 	Metrics Metrics
 	// Hooks tunes the pre- and post-switch hooks.
 	Hooks Hooks
+	// Watchdog and Health configure a switch's trial boot (trial.go).
+	Watchdog Watchdog
+	Health   Health
 	// Notice is how long logged-in users are warned before a switch; 0:
 	// no warning, no delay.
 	Notice time.Duration
@@ -138,6 +141,8 @@ func Default() Config {
 		FleetLock: FleetLock{Group: DefaultFleetLockGroup},
 		Metrics:   Metrics{Enabled: true, Directory: DefaultMetricsDirectory},
 		Hooks:     Hooks{Timeout: DefaultHookTimeout},
+		Watchdog:  Watchdog{Timeout: DefaultWatchdogTimeout},
+		Health:    Health{Deadline: DefaultHealthDeadline},
 	}
 }
 
@@ -454,6 +459,10 @@ func apply(cfg *Config, file string, data []byte, local *time.Location) Errors {
 			v.metrics(&cfg.Metrics, val)
 		case "hooks":
 			v.hooks(&cfg.Hooks, val)
+		case "watchdog":
+			v.watchdog(&cfg.Watchdog, val)
+		case "health":
+			v.health(&cfg.Health, val)
 		case "notice":
 			v.notice(&cfg.Notice, val)
 		case "kernel":
