@@ -86,11 +86,11 @@ func ExplainErrnoFor(arch kernel.Arch, errno syscall.Errno, image string) *LoadE
 	case syscall.ENOEXEC:
 		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: %s is not a kernel image this kernel can load (ENOEXEC: not a bzImage it takes)", image)
 	case syscall.EKEYREJECTED:
-		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: the signature of %s was rejected (EKEYREJECTED): Secure Boot/lockdown does not trust it", image)
+		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: the signature of %s was rejected under Secure Boot/lockdown (EKEYREJECTED): its digest does not match the image, or it does not verify with the key that made it", image)
 	case syscall.ENOKEY:
-		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: no trusted key for the signature of %s (ENOKEY)", image)
+		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: the signature of %s was rejected under Secure Boot/lockdown (ENOKEY): no key the kernel trusts made it", image)
 	case syscall.ELIBBAD, syscall.EBADMSG:
-		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: the signature of %s is malformed (%s)", image, errnoName(errno))
+		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: the signature of %s was rejected under Secure Boot/lockdown (%s): it is malformed", image, errnoName(errno))
 	case syscall.ENODATA:
 		e.Kind, e.Reason = ErrRejectedImage, fmt.Sprintf("kexec_file_load: %s is not signed and the kernel requires a signature (ENODATA)", image)
 	case syscall.EBUSY:
