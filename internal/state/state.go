@@ -79,6 +79,8 @@ type Staged struct {
 	// Phase is how far the switch got (PhaseLoading, PhaseStaged or
 	// PhaseQueued); files written before phases existed have none.
 	Phase string `json:"phase,omitempty"`
+	// Trial is the switch's trial boot (trial.go); nil when none was set up.
+	Trial *Trial `json:"trial,omitempty"`
 }
 
 // CurrentPhase returns the phase, inferring it for files written before
@@ -130,6 +132,8 @@ type Attempt struct {
 	DurationSeconds *float64 `json:"duration_seconds,omitempty"`
 	// Phases says where a verified switch's time went.
 	Phases *Phases `json:"phases,omitempty"`
+	// Trial is the trial boot's timeline and protections, if it had one.
+	Trial *Trial `json:"trial,omitempty"`
 }
 
 // Phases break a switch's outage down: services stopping (kexec.target
