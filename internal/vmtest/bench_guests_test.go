@@ -46,19 +46,64 @@ func parseEpoch(t *testing.T, s string) time.Time {
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
 }
 
-// lastSwitchAt is the time of the newest switching event in the guest's
-// journal (the moment kexec-upgrade queued kexec.target), by the guest clock.
-func lastSwitchAt(t *testing.T, vm *VM) time.Time {
+// unitStartingID is systemd's journal message ID of a unit's start job
+// beginning ("Starting …").
+const unitStartingID = "7d4958e842da4a758f6c1cdc7b36dcc5"
+
+// switchTimes are the moments of the newest switch, by the guest's clock.
+type switchTimes struct {
+	// runStart: systemd began starting the kexec-upgrade.service run that
+	// switched (zero when the journal does not say).
+	runStart time.Time
+	// decided: the run decided to switch (the attempt's time).
+	decided time.Time
+	// queued: kexec.target was queued (the switching event).
+	queued time.Time
+}
+
+// split renders the times relative to from.
+func (s switchTimes) split(from time.Time) string {
+	d := func(x time.Time) string {
+		if x.IsZero() {
+			return "?"
+		}
+		return x.Sub(from).Round(100 * time.Millisecond).String()
+	}
+	return fmt.Sprintf("run started +%s, decided +%s, kexec.target queued +%s", d(s.runStart), d(s.decided), d(s.queued))
+}
+
+// lastSwitch reads the newest switching event of the guest's journal and
+// the start of the run that sent it.
+func lastSwitch(t *testing.T, vm *VM) switchTimes {
 	t.Helper()
 	sw := events(t, vm, systemd.EventSwitching)
 	if len(sw) == 0 {
 		t.Fatalf("no switching event in the journal")
 	}
-	usec, err := strconv.ParseInt(sw[len(sw)-1]["__REALTIME_TIMESTAMP"], 10, 64)
+	e := sw[len(sw)-1]
+	usec, err := strconv.ParseInt(e["__REALTIME_TIMESTAMP"], 10, 64)
 	if err != nil {
 		t.Fatalf("switching event's timestamp: %v", err)
 	}
-	return time.UnixMicro(usec).UTC()
+	st := switchTimes{queued: time.UnixMicro(usec).UTC()}
+	if at, err := time.Parse(time.RFC3339Nano, e["KEXEC_UPGRADE_AT"]); err == nil {
+		st.decided = at.UTC()
+	}
+	out := vm.Run(t, "journalctl -o json --no-pager MESSAGE_ID="+unitStartingID+" UNIT=kexec-upgrade.service _BOOT_ID="+e["_BOOT_ID"])
+	for _, line := range strings.Split(out, "\n") {
+		var ev struct {
+			Realtime string `json:"__REALTIME_TIMESTAMP"`
+		}
+		if json.Unmarshal([]byte(line), &ev) != nil {
+			continue
+		}
+		if us, err := strconv.ParseInt(ev.Realtime, 10, 64); err == nil {
+			if at := time.UnixMicro(us).UTC(); !at.After(st.queued) {
+				st.runStart = at
+			}
+		}
+	}
+	return st
 }
 
 // benchAttempt is what the bench reads of history --json's newest attempt.
@@ -159,12 +204,14 @@ func benchSlotOpening(t *testing.T, res *benchResults, name string) {
 	if a := waitOutcome(t, vm); a.Outcome != "verified" {
 		t.Fatalf("history: %s; want verified", a.Outcome)
 	}
-	delay := lastSwitchAt(t, vm).Sub(opening)
+	sw := lastSwitch(t, vm)
+	delay := sw.queued.Sub(opening)
 	phases := lastAttemptPhases(t, vm)
-	t.Logf("slot open → switch %v; gap %v; %s", delay, gap, phases)
+	t.Logf("slot open → switch %v (%s); gap %v; %s", delay, sw.split(opening), gap, phases)
 	res.add(methodKU, benchRun{gap: gap, answered: answered, note: "switched by its own timer at the slot's opening"})
 	res.with(func(r *benchResults) {
 		r.slotDelays = append(r.slotDelays, delay)
+		r.splits = append(r.splits, "slot open → "+sw.split(opening))
 		r.phases[name] = phases
 	})
 }
@@ -201,12 +248,14 @@ func benchInstallInWindow(t *testing.T, res *benchResults) {
 	if a := waitOutcome(t, vm); a.Outcome != "verified" {
 		t.Fatalf("history: %s; want verified", a.Outcome)
 	}
-	delay := lastSwitchAt(t, vm).Sub(released)
+	sw := lastSwitch(t, vm)
+	delay := sw.queued.Sub(released)
 	phases := lastAttemptPhases(t, vm)
-	t.Logf("install finished → switch %v; gap %v; %s", delay, gap, phases)
+	t.Logf("install finished → switch %v (%s); gap %v; %s", delay, sw.split(released), gap, phases)
 	res.add(methodKUInstall, benchRun{gap: gap, answered: answered, note: "started by the kernel's postinst hook, 20 s after dpkg was busy"})
 	res.with(func(r *benchResults) {
 		r.installDelays = append(r.installDelays, delay)
+		r.splits = append(r.splits, "install finished → "+sw.split(released))
 		r.phases["bench-ku-install"] = phases
 	})
 	idle := idleRunCost(t, vm)

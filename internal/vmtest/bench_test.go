@@ -30,6 +30,8 @@ type benchResults struct {
 	slotDelays []time.Duration
 	// installDelays: dpkg released its lock → kexec.target queued.
 	installDelays []time.Duration
+	// splits say where each delay went: run started, decided, queued.
+	splits []string
 	// phases is the breakdown of each kexec-upgrade switch, by guest.
 	phases map[string]string
 	// idle describes an idle run's cost inside a guest.
@@ -151,6 +153,9 @@ func benchTable(res *benchResults, took time.Duration) string {
 			fmt.Sprintf("%v (runs: %s)", median(res.installDelays).Round(100*time.Millisecond), listDurations(res.installDelays, 100*time.Millisecond)))
 	} else {
 		row("install finished → switch start", missing)
+	}
+	for _, sp := range res.splits {
+		row("where the delay went (guest clock)", sp)
 	}
 	byHand, haveByHand := best(res.runs[methodByHand])
 	for _, m := range []string{methodKU, methodKUInstall, methodByHand, methodReboot, methodDirtyNoSync, methodDirtySync} {
