@@ -26,6 +26,8 @@ type Guest struct {
 	// old kernel, or "grub": SeaBIOS and GRUB from a partitioned disk with /boot
 	// on its own partition, like a cloud image (amd64 only).
 	Boot string
+	// Arch is the guest's architecture: "" for amd64, or "arm64" (arm64.go).
+	Arch string
 }
 
 // The guests of the suite's matrix. Every kernel is picked at run time (build-image.sh).
@@ -52,6 +54,9 @@ func (g Guest) String() string {
 	if g.Boot != "" {
 		name += "/" + g.Boot
 	}
+	if g.Arch != "" {
+		name += "@" + g.Arch
+	}
 	return name
 }
 
@@ -61,12 +66,16 @@ func (g Guest) buildArgs() []string {
 	if boot == "" {
 		boot = "direct"
 	}
-	return []string{g.Suite, g.Source, "amd64", boot}
+	return []string{g.Suite, g.Source, g.arch(), boot}
 }
 
 // ParseGuest reads a guest's name as String writes it: "trixie", "trixie+backports",
 // "trixie/grub".
 func ParseGuest(s string) (Guest, error) {
+	s, arch, hasArch := strings.Cut(s, "@")
+	if hasArch && arch != "arm64" {
+		return Guest{}, fmt.Errorf("guest %q: the architecture must be arm64 (or nothing: amd64)", s+"@"+arch)
+	}
 	s, boot, hasBoot := strings.Cut(s, "/")
 	if hasBoot && boot != "grub" {
 		return Guest{}, fmt.Errorf("guest %q: the boot must be grub (or nothing: QEMU's direct kernel boot)", s+"/"+boot)
@@ -81,7 +90,7 @@ func ParseGuest(s string) (Guest, error) {
 	if source != "main" && source != "backports" {
 		return Guest{}, fmt.Errorf("guest %q: the kernel source must be main or backports", s)
 	}
-	return Guest{Suite: suite, Source: source, Boot: boot}, nil
+	return Guest{Suite: suite, Source: source, Boot: boot, Arch: arch}, nil
 }
 
 // KernelInfo describes one of the two kernel builds the suite uses.
@@ -192,7 +201,7 @@ func readManifest(dir string) (*image, error) {
 		return nil, fmt.Errorf("manifest: CLOCK_EPOCH: %w", err)
 	}
 	img := &image{
-		guest:          Guest{Suite: vals["SUITE"], Source: vals["SOURCE"], Boot: strings.TrimPrefix(vals["BOOT"], "direct")},
+		guest:          Guest{Suite: vals["SUITE"], Source: vals["SOURCE"], Boot: strings.TrimPrefix(vals["BOOT"], "direct"), Arch: strings.TrimPrefix(vals["ARCH"], "amd64")},
 		rootUUID:       vals["ROOT_UUID"],
 		bootUUID:       vals["BOOT_UUID"],
 		systemdVersion: vals["SYSTEMD_VERSION"],
@@ -236,18 +245,18 @@ func readManifest(dir string) (*image, error) {
 	return img, nil
 }
 
-// directBoot returns QEMU's arguments that boot the image's old kernel directly, or none
-// for a GRUB guest, which SeaBIOS boots from its disk.
+// directBoot returns QEMU's arguments that boot the image's old kernel directly (with
+// the machine type on arm64), or none for a GRUB guest, which SeaBIOS boots from its disk.
 func (img *image) directBoot() []string {
 	if img.guest.Boot == "grub" {
 		return nil
 	}
-	return []string{
+	return append(img.guest.machineArgs(),
 		"-kernel", img.kernel, "-initrd", img.initrd,
 		// net.ifnames=0: on trixie, udev renamed eth0 to ens2 a minute after
 		// networkd had configured it and sshd had started, cutting the sessions.
-		"-append", "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0",
-	}
+		"-append", "root=/dev/vda rw console="+img.guest.console()+",115200 net.ifnames=0",
+	)
 }
 
 // tailFile returns the last n lines of a file, or a note why it could not be read.

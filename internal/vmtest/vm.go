@@ -175,12 +175,12 @@ func (vm *VM) launch(t *testing.T, overlay string, opt Options) {
 		if err != nil {
 			t.Fatalf("create QEMU log: %v", err)
 		}
-		fmt.Fprintf(errFile, "qemu-system-x86_64 %s\n", strings.Join(args, " "))
+		fmt.Fprintf(errFile, "%s %s\n", vm.img.guest.qemu(), strings.Join(args, " "))
 		serialFile, err := os.OpenFile(filepath.Join(vm.logDir, "serial.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			t.Fatalf("create serial log: %v", err)
 		}
-		cmd := exec.Command("qemu-system-x86_64", args...)
+		cmd := exec.Command(vm.img.guest.qemu(), args...)
 		cmd.Stderr = errFile
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
