@@ -37,6 +37,13 @@ const (
 	// EventPause: an admin paused or resumed automatic switches, or a
 	// pause ran out (KEXEC_UPGRADE_PAUSE = set, cleared or expired).
 	EventPause = "pause"
+	// EventTrial: a switch's trial boot moved on (the fallback and
+	// watchdog armed, the health gate waiting or passed); KEXEC_UPGRADE_TRIAL
+	// names the step.
+	EventTrial = "trial"
+	// EventRolledBack: a new kernel failed its health gate and the machine
+	// was switched back by kexec to the last verified kernel.
+	EventRolledBack = "rolled-back"
 )
 
 // MessageID returns the MESSAGE_ID of an event kind, "" for an unknown one.
@@ -66,13 +73,17 @@ func MessageID(kind string) string {
 		return "a7d3e5f1c9b24f0e8d6c4b2a1f0e9d8c"
 	case EventPause:
 		return "e4c2a0f8d6b44e2c9a7f5d3b1c0e8f6a"
+	case EventTrial:
+		return "a2c92826b89d4914a52f0fcddaa0115f"
+	case EventRolledBack:
+		return "392b3cf8f9c547e38d09b2f8a39211f6"
 	}
 	return ""
 }
 
 // Kinds lists every event kind.
 func Kinds() []string {
-	return []string{EventConfigError, EventPostponed, EventRefused, EventStaged, EventSwitching, EventVerified, EventFailed, EventUpToDate, EventFleetLock, EventUnstaged, EventHook, EventPause}
+	return []string{EventConfigError, EventPostponed, EventRefused, EventStaged, EventSwitching, EventVerified, EventFailed, EventUpToDate, EventFleetLock, EventUnstaged, EventHook, EventPause, EventTrial, EventRolledBack}
 }
 
 // Event is one structured journal entry. Fields become KEXEC_UPGRADE_<NAME>.
@@ -94,9 +105,9 @@ func (e Event) Priority() journal.Priority {
 	switch e.Kind {
 	case EventFailed:
 		return journal.PriErr
-	case EventConfigError, EventRefused:
+	case EventConfigError, EventRefused, EventRolledBack:
 		return journal.PriWarning
-	case EventSwitching, EventVerified, EventStaged, EventUnstaged:
+	case EventSwitching, EventVerified, EventStaged, EventUnstaged, EventTrial:
 		return journal.PriNotice
 	default:
 		return journal.PriInfo

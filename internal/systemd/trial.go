@@ -1,0 +1,67 @@
+package systemd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+const (
+	systemdDest    = "org.freedesktop.systemd1"
+	systemdPath    = "/org/freedesktop/systemd1"
+	managerIface   = "org.freedesktop.systemd1.Manager"
+	kexecWatchdogP = "KExecWatchdogUSec"
+)
+
+// KExecWatchdog reads systemd's KExecWatchdogUSec (KExecWatchdogSec= of
+// system.conf): how long the hardware watchdog stays armed across a kexec;
+// 0 when off.
+func (b *Bus) KExecWatchdog(ctx context.Context) (time.Duration, error) {
+	v, err := b.property(ctx, systemdDest, systemdPath, managerIface, kexecWatchdogP)
+	if err != nil {
+		return 0, fmt.Errorf("read systemd's %s: %w", kexecWatchdogP, err)
+	}
+	usec, ok := v.Value().(uint64)
+	if !ok {
+		return 0, fmt.Errorf("read systemd's %s: unexpected type %s", kexecWatchdogP, v.Signature())
+	}
+	return time.Duration(usec) * time.Microsecond, nil
+}
+
+// SetKExecWatchdog sets systemd's KExecWatchdogUSec, a writable property
+// of the manager in systemd 252 and 257 alike (bus_property_set_usec), so
+// that systemd-shutdown arms the hardware watchdog with it right before
+// the kexec. It lasts until systemd is re-executed or the machine restarts.
+func (b *Bus) SetKExecWatchdog(ctx context.Context, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	err := b.conn.Object(systemdDest, systemdPath).CallWithContext(ctx, "org.freedesktop.DBus.Properties.Set", 0,
+		managerIface, kexecWatchdogP, dbus.MakeVariant(uint64(d/time.Microsecond))).Err
+	if err != nil {
+		return fmt.Errorf("set systemd's %s to %s: %w", kexecWatchdogP, d, err)
+	}
+	return nil
+}
+
+// UnitStates reads the ActiveState ("active", "failed", "activating",
+// "inactive", ...) of each unit; a unit systemd does not know reads
+// "inactive", as systemctl shows it.
+func (b *Bus) UnitStates(ctx context.Context, units []string) (map[string]string, error) {
+	out := make(map[string]string, len(units))
+	for _, u := range units {
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		p, err := b.systemd.GetUnitPropertyContext(cctx, u, "ActiveState")
+		cancel()
+		if err != nil {
+			return out, fmt.Errorf("read the ActiveState of %s: %w", u, err)
+		}
+		s, ok := p.Value.Value().(string)
+		if !ok {
+			return out, fmt.Errorf("read the ActiveState of %s: unexpected type %s", u, p.Value.Signature())
+		}
+		out[u] = s
+	}
+	return out, nil
+}
