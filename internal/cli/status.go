@@ -44,6 +44,10 @@ type (
 		Packages []string `json:"packages"`
 		// Integrity names the checks the image passed.
 		Integrity string `json:"integrity"`
+		// Authenticode is the outcome of the image's Authenticode digest
+		// check: "match", "mismatch", "unsigned", "unreadable", or "" when
+		// the image was not checked.
+		Authenticode string `json:"authenticode"`
 	}
 	jsonDecision struct {
 		Action  string      `json:"action"`
@@ -187,7 +191,8 @@ func buildStatus(r upgrade.Report) jsonStatus {
 	}
 	if t := d.Target; t != nil {
 		s.Target = &jsonTarget{Release: t.Release, Build: t.Build, Package: t.Package.Name, Version: t.Package.Version,
-			Image: t.Files.Image, Initrd: t.Files.Initrd, New: d.New, WhyNew: d.WhyNew, Packages: []string{t.Package.Name}, Integrity: t.Integrity}
+			Image: t.Files.Image, Initrd: t.Files.Initrd, New: d.New, WhyNew: d.WhyNew, Packages: []string{t.Package.Name}, Integrity: t.Integrity,
+			Authenticode: string(t.Authenticode)}
 		for _, p := range t.Requires {
 			s.Target.Packages = append(s.Target.Packages, p.Name)
 		}
