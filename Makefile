@@ -26,6 +26,9 @@ FUZZTIME  ?= 5s
 APT_DEPS  := make build-essential debhelper dpkg-dev fakeroot lintian man-db groff-base file binutils \
              mmdebstrap qemu-system-x86 qemu-utils e2fsprogs fdisk openssh-client linux-base ca-certificates
 VM_TESTS  := ./internal/vmtest/
+# The arm64 guest: its emulator, and what builds its root on this machine (mmdebstrap
+# --arch=arm64 runs the guest's programs under qemu-user-static through binfmt_misc).
+APT_DEPS  += qemu-system-arm qemu-user-static binfmt-support arch-test
 
 .PHONY: all build test unit real-kernels fuzz lint deb deb-test vm-test demo bench deps go-check clean
 
@@ -60,6 +63,7 @@ deb-test:
 # VM scenarios: real kernels, systemd, dpkg and the real .deb under QEMU (two VMs at a time),
 # on bookworm and trixie guests with kernels from main and backports (see README.md).
 vm-test: deb
+	packaging/build-deb.sh --arch arm64
 	$(GO) test -tags vm -count=1 -v -timeout 75m $(VM_TESTS)
 
 # A demo VM switches kernels; before/after and the history are printed.
