@@ -24,7 +24,7 @@ FUZZTIME  ?= 5s
 # Debian packages the build and the test suites need (installed by `make deps`);
 # build-essential because dpkg-buildpackage checks for it.
 APT_DEPS  := make build-essential debhelper dpkg-dev fakeroot lintian man-db groff-base file binutils \
-             mmdebstrap qemu-system-x86 qemu-utils e2fsprogs fdisk openssh-client linux-base ca-certificates
+             mmdebstrap qemu-system-x86 qemu-utils e2fsprogs fdisk ovmf openssh-client linux-base ca-certificates
 VM_TESTS  := ./internal/vmtest/
 # The arm64 guest: its emulator, and what builds its root on this machine (mmdebstrap
 # --arch=arm64 runs the guest's programs under qemu-user-static through binfmt_misc).

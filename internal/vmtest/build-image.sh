@@ -294,8 +294,8 @@ build() {
 	esac
 	case $boot in
 	direct) ;;
-	grub) grub_setup ;;
-	*) die "boot $boot: want direct (QEMU's -kernel) or grub (SeaBIOS and GRUB from a partitioned disk)" ;;
+	grub | uefi) fw_setup ;;
+	*) die "boot $boot: want direct (QEMU's -kernel), grub (SeaBIOS) or uefi (OVMF, Secure Boot)" ;;
 	esac
 	cache=${KU_VM_CACHE:-/var/tmp/kexec-upgrade-vm}
 	mkdir -p "$cache/images/base" "$cache/debs/$tag"
@@ -351,7 +351,7 @@ build() {
 		# What makes the base, not how the kernels are picked.
 		declare -f essential_hook customize_hook build_base
 		[ "$arch" = amd64 ] || declare -f "${arch}_customize_hook"
-		[ "$boot" = direct ] || declare -f grub_essential_hook grub_customize_hook grub_disk grub_install_boot
+		[ "$boot" = direct ] || { echo "$boot"; declare -f fw_packages fw_essential_hook fw_customize_hook fw_disk fw_install_boot; }
 		echo "$suite $old_pkg=$old_ver kexec-tools=$kexec_ver prometheus-node-exporter=$metrics_ver"
 		printf '%s\n' "${guest_sources[@]}"
 	} | sha256sum | cut -c1-16)
@@ -383,14 +383,17 @@ build_base() {
 	# Another architecture's root gets its own customize hook after the common one.
 	local arch_hook=()
 	[ "$arch" = amd64 ] || arch_hook=(--customize-hook="'$tmp/build-image.sh' --$arch-customize-hook \"\$1\"")
-	# A GRUB guest gets grub-pc, its debconf answers before it is installed, and its own
-	# customize hook (UUIDs in fstab, GRUB's settings, the one-boot setup script).
+	# A GRUB guest gets its boot packages, grub-pc's debconf answers before it is installed,
+	# and its own customize hook (UUIDs in fstab, GRUB's settings, the setup boot's script).
 	local boot_hooks=() boot_pkgs=""
-	if [ "$boot" = grub ]; then
-		grub_uuids >"$tmp/grub.env"
-		boot_pkgs=,grub-pc
-		boot_hooks=(--essential-hook="'$tmp/build-image.sh' --grub-essential-hook \"\$1\""
-			--customize-hook="'$tmp/build-image.sh' --grub-customize-hook \"\$1\" '$tmp'")
+	if [ "$boot" != direct ]; then
+		{
+			echo "boot=$boot"
+			fw_ids
+		} >"$tmp/fw.env"
+		boot_pkgs=,$(fw_packages)
+		boot_hooks=(--essential-hook="'$tmp/build-image.sh' --fw-essential-hook \"\$1\""
+			--customize-hook="'$tmp/build-image.sh' --fw-customize-hook \"\$1\" '$tmp'")
 	fi
 	# shellcheck disable=SC2016 # "$1" in the hooks is mmdebstrap's, expanded by the hook's shell.
 	# The private apt configuration is the host's business, not the guest's.
@@ -431,13 +434,13 @@ build_base() {
 		[ -n "${installed[$(basename "$f")]:-}" ] || rm -f "$f"
 	done
 
-	if [ "$boot" = grub ]; then
-		grub_disk
+	if [ "$boot" != direct ]; then
+		fw_disk
 	else
 		mke2fs -q -t ext4 -L ku-root -d "$tmp/root" -F "$tmp/base.raw" 3G >&2
 	fi
 	rm -rf --one-file-system "$tmp/root"
-	[ "$boot" = direct ] || grub_install_boot
+	[ "$boot" = direct ] || fw_install_boot
 
 	local kexec_debs="" metrics_debs=""
 	for f in "$tmp/debs/kexec/"*.deb; do
@@ -459,7 +462,7 @@ build_base() {
 	CLOCK_EPOCH=$clock_epoch
 	BOOT=$boot
 	EOF
-	[ "$boot" = direct ] || cat "$tmp/grub.env" >>"$tmp/base.env"
+	[ "$boot" = direct ] || grep -v '^boot=' "$tmp/fw.env" >>"$tmp/base.env"
 
 	mv "$tmp" "$base"
 	trap - EXIT
@@ -552,29 +555,44 @@ arm64_customize_hook() {
 }
 
 # --- GRUB guests ------------------------------------------------------------------------------
-# A GRUB guest boots like a cloud image: SeaBIOS, GRUB from the MBR of a partitioned disk
-# (grub-pc, installed by Debian's own grub-install inside the guest), /boot on its own
-# partition, root=UUID= and BOOT_IMAGE= on the command line, the installed packages' own
-# kernel and initrd. Its caches and images are named SUITE-grub (tag).
-#
-# Disk (base.raw, MBR): partition 1 /boot (ext4, 400 MiB, label ku-boot), partition 2 /
-# (ext4, 3 GiB, label ku-root). The UUIDs are in base.env (ROOT_UUID, BOOT_UUID).
+# A GRUB guest boots like a cloud image, from a partitioned disk through firmware and GRUB, with
+# root=UUID= and BOOT_IMAGE= on the command line and the installed packages' own kernel and
+# initrd; Debian's own grub-install puts GRUB on the disk, inside the guest (fw_install_boot).
+# Its caches and images are named SUITE-grub or SUITE-uefi (tag).
+#   grub  SeaBIOS, grub-pc in the MBR; partition 1 /boot (ext4, 400 MiB, label ku-boot),
+#         partition 2 / (ext4, 3 GiB)
+#   uefi  OVMF with Secure Boot and Microsoft's keys enrolled (the host's ovmf package),
+#         shim-signed and grub-efi-amd64-signed on the ESP (GPT partition 1, vfat, 100 MiB,
+#         /boot/efi), Debian's signed kernels; partition 2 / (ext4, 3 GiB) holds /boot
+# The file systems' identities are in base.env: ROOT_UUID, BOOT_UUID (grub), ESP_ID (uefi).
 
-# grub_setup sets the GRUB build's names.
-grub_setup() {
-	[ "$arch" = amd64 ] || die "a GRUB guest is amd64 only (grub-pc)"
-	tag=$tag-grub
+# fw_setup sets the GRUB build's names.
+fw_setup() {
+	[ "$arch" = amd64 ] || die "a $boot guest is amd64 only"
+	tag=$tag-$boot
 }
 
-# grub_uuids prints the file systems' UUIDs as shell assignments.
-grub_uuids() {
+# fw_ids prints the file systems' identities as shell assignments.
+fw_ids() {
 	echo "ROOT_UUID=$(cat /proc/sys/kernel/random/uuid)"
-	echo "BOOT_UUID=$(cat /proc/sys/kernel/random/uuid)"
+	case $boot in
+	grub) echo "BOOT_UUID=$(cat /proc/sys/kernel/random/uuid)" ;;
+	uefi) echo "ESP_ID=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ' | tr a-f A-F)" ;;
+	esac
 }
 
-# grub_essential_hook answers grub-pc's questions before it is installed: no install device
-# yet (the guest runs grub-install itself on its first boot, grub_install_boot).
-grub_essential_hook() {
+# fw_packages prints the packages the boot path adds to the image.
+fw_packages() {
+	case $boot in
+	grub) echo grub-pc ;;
+	# Not grub-efi-amd64: its postinst would run grub-install in the chroot.
+	uefi) echo grub2-common,grub-efi-amd64-bin,grub-efi-amd64-signed,shim-signed,dosfstools ;;
+	esac
+}
+
+# fw_essential_hook answers grub-pc's questions before it is installed: no install device
+# yet (the guest runs grub-install itself, fw_install_boot).
+fw_essential_hook() {
 	local root=$1
 	chroot "$root" debconf-set-selections <<-'SEL'
 		grub-pc grub-pc/install_devices multiselect
@@ -582,29 +600,48 @@ grub_essential_hook() {
 	SEL
 }
 
-# grub_customize_hook runs after customize_hook in a GRUB guest's root.
-grub_customize_hook() {
-	local root=$1 out=$2 ROOT_UUID BOOT_UUID
-	. "$out/grub.env"
-	# passno 0 as in essential_hook: no fsck stopping on a scenario's clock.
-	cat >"$root/etc/fstab" <<-EOF
-		UUID=$ROOT_UUID / ext4 rw,errors=remount-ro 0 0
-		UUID=$BOOT_UUID /boot ext4 defaults 0 0
-	EOF
+# fw_customize_hook runs after customize_hook in a GRUB guest's root: fstab by UUID, GRUB's
+# settings, and the script that installs GRUB on the guest's one setup boot.
+fw_customize_hook() {
+	local root=$1 out=$2 boot ROOT_UUID BOOT_UUID ESP_ID install
+	. "$out/fw.env"
+	# passno 0 as in essential_hook: no fsck stopping on a scenario's clock. Under TCG on a
+	# loaded machine udev took more than systemd's 90 s to announce /boot's partition,
+	# and the boot ended in emergency mode: the devices get 10 minutes.
+	local wait=x-systemd.device-timeout=10min
+	{
+		echo "UUID=$ROOT_UUID / ext4 rw,errors=remount-ro 0 0"
+		case $boot in
+		grub) echo "UUID=$BOOT_UUID /boot ext4 defaults,$wait 0 0" ;;
+		uefi) echo "UUID=${ESP_ID:0:4}-${ESP_ID:4:4} /boot/efi vfat umask=0077,$wait 0 0" ;;
+		esac
+	} >"$root/etc/fstab"
 	# GRUB on the serial console, one second to choose; the cloud kernel's console there too.
-	mkdir -p "$root/etc/default/grub.d"
+	mkdir -p "$root/etc/default/grub.d" "$root/boot/efi"
 	cat >"$root/etc/default/grub.d/ku-vm.cfg" <<-'EOF'
+		GRUB_DEFAULT=0
 		GRUB_TIMEOUT=1
+		GRUB_DISTRIBUTOR=Debian
 		GRUB_CMDLINE_LINUX_DEFAULT=""
 		GRUB_CMDLINE_LINUX="console=ttyS0,115200 net.ifnames=0"
 		GRUB_TERMINAL=serial
 		GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
 		GRUB_DISABLE_OS_PROBER=true
 	EOF
-	# PID 1 of the one boot that installs GRUB (grub_install_boot): Debian's grub-install
-	# and update-grub on the real disk, with udev for /dev/disk/by-uuid (so GRUB writes
-	# root=UUID=), then power off.
-	cat >"$root/usr/local/sbin/ku-grub-setup" <<-'EOF'
+	case $boot in
+	grub) install="mount /boot && grub-install --target=i386-pc /dev/vda" ;;
+	# The removable path (EFI/BOOT/BOOTX64.EFI: shim) too: OVMF boots it without a
+	# boot entry in its variables, which a fresh variable store lacks. The signed GRUB
+	# reads its configuration from EFI/debian (its built-in prefix), whatever the path
+	# it was started from.
+	uefi) install="mkfs.vfat -i $ESP_ID /dev/vda1 && udevadm settle && mount /boot/efi &&
+			grub-install --target=x86_64-efi --bootloader-id=debian --uefi-secure-boot --no-nvram --force-extra-removable &&
+			test -f /boot/efi/EFI/BOOT/BOOTX64.EFI" ;;
+	esac
+	# PID 1 of the setup boot (fw_install_boot): Debian's grub-install and update-grub on
+	# the real disk, with udev for /dev/disk/by-uuid (so GRUB writes root=UUID=), then
+	# power off.
+	cat >"$root/usr/local/sbin/ku-grub-setup" <<-EOF
 		#!/bin/sh
 		exec >/dev/ttyS0 2>&1
 		mount -t proc proc /proc
@@ -612,47 +649,57 @@ grub_customize_hook() {
 		mount -t devtmpfs dev /dev 2>/dev/null
 		mount -t tmpfs tmpfs /run
 		mount -o remount,rw /
+		/usr/lib/systemd/systemd-udevd --daemon && udevadm trigger --action=add && udevadm settle --timeout=120
 		ok=0
-		if mount /boot && /usr/lib/systemd/systemd-udevd --daemon && udevadm trigger --action=add &&
-			udevadm settle --timeout=120 && grub-install --target=i386-pc /dev/vda && update-grub &&
-			grep -q "root=UUID=" /boot/grub/grub.cfg; then
+		if $install && update-grub && grep -q "root=UUID=" /boot/grub/grub.cfg; then
 			ok=1
 		fi
 		rm -f /usr/local/sbin/ku-grub-setup
+		udevadm control --exit
 		sync
-		umount /boot
+		umount /boot/efi /boot 2>/dev/null
 		mount -o remount,ro /
-		[ "$ok" = 1 ] && echo KU-GRUB-READY || echo KU-GRUB-FAILED
+		[ "\$ok" = 1 ] && echo KU-GRUB-READY || echo KU-GRUB-FAILED
 		echo o >/proc/sysrq-trigger
 		sleep 60
 	EOF
 	chmod 0755 "$root/usr/local/sbin/ku-grub-setup"
 }
 
-# grub_disk makes the partitioned base.raw from $tmp/root: /boot's files on partition 1,
-# the rest on partition 2.
-grub_disk() {
-	local ROOT_UUID BOOT_UUID
-	. "$tmp/grub.env"
-	mke2fs -q -t ext4 -L ku-boot -U "$BOOT_UUID" -d "$tmp/root/boot" -F "$tmp/boot.ext4" 400M >&2
-	find "$tmp/root/boot" -mindepth 1 -delete
+# fw_disk makes the partitioned base.raw from $tmp/root.
+fw_disk() {
+	local ROOT_UUID BOOT_UUID ESP_ID first=101
+	. "$tmp/fw.env"
+	if [ "$boot" = grub ]; then
+		first=401
+		mke2fs -q -t ext4 -L ku-boot -U "$BOOT_UUID" -d "$tmp/root/boot" -F "$tmp/boot.ext4" 400M >&2
+		find "$tmp/root/boot" -mindepth 1 -delete
+	fi
 	mke2fs -q -t ext4 -L ku-root -U "$ROOT_UUID" -d "$tmp/root" -F "$tmp/root.ext4" 3G >&2
-	truncate -s $((1 + 400 + 3072 + 1))M "$tmp/base.raw"
-	sfdisk -q "$tmp/base.raw" >&2 <<-'EOF'
+	truncate -s $((first + 3072 + 1))M "$tmp/base.raw"
+	case $boot in
+	grub) sfdisk -q "$tmp/base.raw" >&2 <<-'EOF' ;;
 		label: dos
 		start=1MiB, size=400MiB, type=83, bootable
 		start=401MiB, size=3GiB, type=83
 	EOF
-	dd if="$tmp/boot.ext4" of="$tmp/base.raw" bs=1M seek=1 conv=notrunc,sparse status=none
-	dd if="$tmp/root.ext4" of="$tmp/base.raw" bs=1M seek=401 conv=notrunc,sparse status=none
+	uefi) sfdisk -q "$tmp/base.raw" >&2 <<-'EOF' ;;
+		label: gpt
+		start=1MiB, size=100MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=esp
+		start=101MiB, size=3GiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root
+	EOF
+	esac
+	[ "$boot" != grub ] || dd if="$tmp/boot.ext4" of="$tmp/base.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+	dd if="$tmp/root.ext4" of="$tmp/base.raw" bs=1M seek="$first" conv=notrunc,sparse status=none
 	rm -f "$tmp/boot.ext4" "$tmp/root.ext4"
 }
 
-# grub_install_boot boots the disk once by QEMU's -kernel with ku-grub-setup as PID 1, which
-# installs GRUB to the disk and writes grub.cfg; from then on the disk boots through SeaBIOS.
-grub_install_boot() {
-	local ROOT_UUID BOOT_UUID start=$SECONDS
-	. "$tmp/grub.env"
+# fw_install_boot boots the disk once by QEMU's -kernel with ku-grub-setup as PID 1, which
+# installs GRUB on the disk and writes grub.cfg; from then on the disk boots through its
+# firmware.
+fw_install_boot() {
+	local ROOT_UUID BOOT_UUID ESP_ID start=$SECONDS
+	. "$tmp/fw.env"
 	timeout 1200 qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 1024 -nodefaults -no-user-config \
 		-nographic -no-reboot -serial "file:$tmp/grub-setup.log" -monitor none \
 		-kernel "$tmp/vmlinuz" -initrd "$tmp/initrd" \
@@ -671,9 +718,9 @@ case "${1:-}" in
 --essential-hook) essential_hook "$2" ;;
 --customize-hook) customize_hook "$2" "$3" ;;
 --arm64-customize-hook) arm64_customize_hook "$2" ;;
---grub-essential-hook) grub_essential_hook "$2" ;;
---grub-customize-hook) grub_customize_hook "$2" "$3" ;;
---*) die "usage: build-image.sh [SUITE [main|backports [amd64|arm64 [direct|grub]]]]" ;;
+--fw-essential-hook) fw_essential_hook "$2" ;;
+--fw-customize-hook) fw_customize_hook "$2" "$3" ;;
+--*) die "usage: build-image.sh [SUITE [main|backports [amd64|arm64 [direct|grub|uefi]]]]" ;;
 *) build "$@" ;;
 esac
 exit

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # host-deps.sh installs what the VM end-to-end tests need on a Debian bookworm or trixie host:
-# QEMU (TCG is enough, KVM is used by nobody here), qemu-img, mmdebstrap, mke2fs, sfdisk, ssh, and
+# QEMU (TCG is enough, KVM is used by nobody here), qemu-img, mmdebstrap, mke2fs, sfdisk, OVMF, ssh, and
 # linux-base (linux-version, which orders kernel releases as Debian does), and for the arm64
 # guest qemu-system-arm, qemu-user-static, binfmt-support and arch-test (mmdebstrap wants it
 # for a foreign architecture).
@@ -8,8 +8,8 @@
 set -euo pipefail
 
 pkgs=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client linux-base
-	# The GRUB guest's partitioned disk (sfdisk).
-	fdisk
+	# The GRUB guests: a partitioned disk (sfdisk), OVMF's Secure Boot firmware.
+	fdisk ovmf
 	# The arm64 guest: its emulator, and qemu-user-static with binfmt-support to build its root.
 	qemu-system-arm qemu-user-static binfmt-support arch-test)
 

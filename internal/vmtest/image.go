@@ -23,8 +23,9 @@ type Guest struct {
 	// -security suites, like the old kernel) or "backports" (SUITE-backports).
 	Source string
 	// Boot is how the guest boots: "" by QEMU's direct kernel boot of the image's
-	// old kernel, or "grub": SeaBIOS and GRUB from a partitioned disk with /boot
-	// on its own partition, like a cloud image (amd64 only).
+	// old kernel; like a cloud image (amd64 only), "grub": SeaBIOS and GRUB from a
+	// partitioned disk with /boot on its own partition, or "uefi": OVMF with Secure
+	// Boot on (Microsoft's keys enrolled), shim and Debian's signed GRUB and kernels.
 	Boot string
 	// Arch is the guest's architecture: "" for amd64, or "arm64" (arm64.go).
 	Arch string
@@ -43,6 +44,8 @@ var (
 	TrixieBackports = Guest{Suite: "trixie", Source: "backports"}
 	// TrixieGRUB is Trixie booted through SeaBIOS and GRUB, /boot on its own partition.
 	TrixieGRUB = Guest{Suite: "trixie", Source: "main", Boot: "grub"}
+	// TrixieSecureBoot is Trixie booted through OVMF with Secure Boot, shim and GRUB.
+	TrixieSecureBoot = Guest{Suite: "trixie", Source: "main", Boot: "uefi"}
 )
 
 // String names the guest as "bookworm", "trixie+backports" or "trixie/grub".
@@ -77,8 +80,8 @@ func ParseGuest(s string) (Guest, error) {
 		return Guest{}, fmt.Errorf("guest %q: the architecture must be arm64 (or nothing: amd64)", s+"@"+arch)
 	}
 	s, boot, hasBoot := strings.Cut(s, "/")
-	if hasBoot && boot != "grub" {
-		return Guest{}, fmt.Errorf("guest %q: the boot must be grub (or nothing: QEMU's direct kernel boot)", s+"/"+boot)
+	if hasBoot && boot != "grub" && boot != "uefi" {
+		return Guest{}, fmt.Errorf("guest %q: the boot must be grub or uefi (or nothing: QEMU's direct kernel boot)", s+"/"+boot)
 	}
 	suite, source, ok := strings.Cut(s, "+")
 	if !ok {
@@ -245,12 +248,42 @@ func readManifest(dir string) (*image, error) {
 	return img, nil
 }
 
-// directBoot returns QEMU's arguments that boot the image's old kernel directly (with
-// the machine type on arm64), or none for a GRUB guest, which SeaBIOS boots from its disk.
-func (img *image) directBoot() []string {
-	if img.guest.Boot == "grub" {
-		return nil
+// OVMF's Secure Boot firmware and its variable store with Microsoft's keys enrolled and
+// Secure Boot enabled, from Debian's ovmf package.
+const (
+	ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+)
+
+// bootArgs returns QEMU's arguments for the guest's boot path: the image's old kernel
+// booted directly, SeaBIOS (the default) for a GRUB guest, or OVMF with Secure Boot
+// for a UEFI guest, whose variable store is copied to dir.
+func (img *image) bootArgs(dir string) ([]string, error) {
+	switch img.guest.Boot {
+	case "grub":
+		return nil, nil
+	case "uefi":
+		vars := filepath.Join(dir, "OVMF_VARS.fd")
+		data, err := os.ReadFile(ovmfVars)
+		if err != nil {
+			return nil, fmt.Errorf("UEFI variable store (package ovmf): %w", err)
+		}
+		if err := os.WriteFile(vars, data, 0o644); err != nil {
+			return nil, fmt.Errorf("copy the UEFI variable store: %w", err)
+		}
+		return []string{
+			// Secure Boot's variable store is only writable from SMM.
+			"-machine", "q35,smm=on",
+			"-global", "driver=cfi.pflash01,property=secure,value=on",
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + ovmfCode,
+			"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
+		}, nil
 	}
+	return img.directBoot(), nil
+}
+
+// directBoot returns QEMU's arguments that boot the image's old kernel directly.
+func (img *image) directBoot() []string {
 	return append(img.guest.machineArgs(),
 		"-kernel", img.kernel, "-initrd", img.initrd,
 		// net.ifnames=0: on trixie, udev renamed eth0 to ens2 a minute after

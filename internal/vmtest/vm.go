@@ -169,7 +169,11 @@ func (vm *VM) launch(t *testing.T, overlay string, opt Options) {
 			"-device", "virtio-net-pci,netdev=net0",
 			"-rtc", rtc,
 		}
-		args = append(args, vm.img.directBoot()...)
+		boot, err := vm.img.bootArgs(vm.logDir)
+		if err != nil {
+			t.Fatalf("VM %s: %v", vm.name, err)
+		}
+		args = append(args, boot...)
 		qemuLog := filepath.Join(vm.logDir, "qemu.log")
 		errFile, err := os.Create(qemuLog)
 		if err != nil {
