@@ -9,9 +9,10 @@ import (
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
 )
 
-// The matrix of guests (issue 12): TestSwitchInWindow covers bookworm and
-// bookworm+backports; this file the trixie guests, which start early in a
-// full run (file order) because their images build longest.
+// The matrix of guests (issue 12): TestSwitchInWindow covers
+// bookworm+backports, this file bookworm (TestPostponesThenSwitches) and the
+// trixie guests, which start early in a full run (file order) because their
+// images build longest.
 
 // assertTarget checks that status names the installed new kernel as its
 // target: release, package and image, and that it is new.

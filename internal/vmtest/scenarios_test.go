@@ -327,11 +327,16 @@ func waitOutcome(t *testing.T, vm *VM) attemptView {
 }
 
 // TestSwitchInWindow switches a bookworm guest from its 6.1 kernel to the
-// newest 6.1 build, and another to the newest 6.12+deb12 build Debian offers
-// bookworm (bookworm-backports or bookworm-security), each verified.
+// newest 6.12+deb12 build Debian offers bookworm (bookworm-backports or
+// bookworm-security), verified, and reports the HTTP gap. The 6.1 → 6.1
+// switch of the matrix's first row is TestPostponesThenSwitches/bookworm's
+// (one boot fewer in CI); KU_VM_ALL_ROWS=1 runs it here too.
 func TestSwitchInWindow(t *testing.T) {
 	t.Parallel()
-	guests := []Guest{Bookworm, BookwormBackports}
+	guests := []Guest{BookwormBackports}
+	if os.Getenv("KU_VM_ALL_ROWS") == "1" {
+		guests = append(guests, Bookworm)
+	}
 	for _, g := range guests {
 		t.Run(subtestName(g), func(t *testing.T) {
 			t.Parallel()
