@@ -53,6 +53,8 @@ type switchRun struct {
 	tookSlot, loaded, announced bool
 	// fleet is this host's FleetLock identity; nil without [fleet_lock].
 	fleet *FleetIdentity
+	// trial is the switch's trial boot (trialprep.go).
+	trial *state.Trial
 }
 
 // act runs the switch step for a plan that decided to switch.
@@ -82,6 +84,9 @@ func (s *switchRun) run() error {
 	if f, ok := s.preflight(); !ok {
 		return s.stop(f)
 	}
+	if f, ok := s.prepareTrial(); !ok {
+		return s.stop(f)
+	}
 	if fl := s.r.Config.FleetLock; fl.URL != "" {
 		id, err := ResolveFleetIdentity(fl, s.r.Facts)
 		if err != nil {
@@ -107,6 +112,9 @@ func (s *switchRun) run() error {
 	}
 	defer bus.Close()
 	if f, ok := s.recheckMoment(bus); !ok {
+		return s.stop(f)
+	}
+	if f, ok := s.armTrial(bus); !ok {
 		return s.stop(f)
 	}
 	return s.queue(bus)
@@ -267,6 +275,7 @@ func (s *switchRun) stop(f Failure) error {
 			reason += "; unload: " + err.Error()
 		}
 	}
+	undoTrialSetup(s.env, s.st.Staged)
 	s.st.Staged = nil
 	if s.tookSlot {
 		releaseSlot(s.ctx, s.env, s.st)

@@ -1,0 +1,164 @@
+package upgrade
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/plan"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
+)
+
+// TrialBus is what the trial boot asks of systemd beyond Bus. A Bus
+// without it (an old build's fake) arms no watchdog and checks no units.
+type TrialBus interface {
+	KExecWatchdog(ctx context.Context) (time.Duration, error)
+	SetKExecWatchdog(ctx context.Context, d time.Duration) error
+	UnitStates(ctx context.Context, units []string) (map[string]string, error)
+}
+
+// ReadTrialFacts reads what PlanTrial needs under root.
+func ReadTrialFacts(root string, cfg config.Config, f host.Facts) TrialFacts {
+	tf := TrialFacts{Watchdog: cfg.Watchdog, Running: f.Running, Grub: f.Platform.Grub != nil}
+	tf.Device, tf.DeviceErr = host.ReadWatchdog(root)
+	if tf.Grub {
+		if data, err := os.ReadFile(filepath.Join(root, "boot/grub/grub.cfg")); err == nil {
+			tf.GrubCfg = data
+		}
+		tf.GrubEnv, tf.GrubEnvErr = os.ReadFile(filepath.Join(root, host.GrubEnvPath))
+	}
+	return tf
+}
+
+// prepareTrial plans the switch's trial before anything is held: a
+// [watchdog] require without a device refuses the switch; with a GRUB
+// fallback, panic=10 joins the command line that will be loaded.
+func (s *switchRun) prepareTrial() (Failure, bool) {
+	t, refusal := PlanTrial(ReadTrialFacts(s.env.Root, s.r.Config, s.r.Facts))
+	if refusal != "" {
+		return Failure{Severity: Postponed, Check: CheckWatchdog, Reason: refusal}, false
+	}
+	if t.FallbackEntry != "" {
+		if c, added := WithPanic(s.r.Decision.Cmdline); added {
+			marked, err := kernel.WithAttempt(c, s.attempt.ID)
+			if err != nil {
+				return Failure{Severity: Lasting, Check: plan.CheckCmdline, Kind: plan.CheckCmdline, Reason: err.Error()}, false
+			}
+			s.cmdline, t.PanicAdded = marked, true
+		}
+	}
+	if TrialNeeded(t, s.r.Config.Health) {
+		s.trial = &t
+	}
+	return Failure{}, true
+}
+
+// TrialNeeded reports whether a switch has a trial: something protects it
+// (a GRUB fallback, a watchdog) or judges it (a configured [health]).
+// Without any, the switch is verified when the new kernel is seen, as
+// before trials existed. It is pure.
+func TrialNeeded(t state.Trial, h config.Health) bool {
+	return t.FallbackEntry != "" || t.Watchdog != "" || h.Configured() || h.DegradedUnhealthy
+}
+
+// armTrial sets up the trial right before kexec.target is queued: it
+// records the trial, points GRUB's one-shot next_entry at the running
+// kernel, and sets systemd's KExecWatchdogSec so the hardware watchdog
+// stays armed across the kexec. A fallback that cannot be written is
+// reported, not fatal; a watchdog that cannot be armed refuses the switch
+// only under [watchdog] require.
+func (s *switchRun) armTrial(bus Bus) (Failure, bool) {
+	if s.trial == nil {
+		return Failure{}, true
+	}
+	t := s.trial
+	s.st.Staged.Trial = t
+	if err := state.Save(s.env.Root, *s.st); err != nil {
+		return Failure{Severity: Postponed, Check: plan.CheckState, Reason: err.Error()}, false
+	}
+	if t.FallbackEntry != "" {
+		entry := t.FallbackEntry
+		if err := host.WriteGrubEnvVar(s.env.Root, host.GrubNextEntry, &entry); err != nil {
+			t.FallbackEntry, t.FallbackUnavailable = "", "writing GRUB's next_entry failed: "+err.Error()
+		}
+	}
+	if t.Watchdog != "" {
+		if err := armWatchdog(s.ctx, bus, time.Duration(t.WatchdogSeconds*float64(time.Second))); err != nil {
+			t.WatchdogErr = err.Error()
+			if s.r.Config.Watchdog.Require {
+				return Failure{Severity: Postponed, Check: CheckWatchdog, Reason: "the watchdog cannot be kept armed across the kexec (" + err.Error() + "), and [watchdog] require = true"}, false
+			}
+		}
+	}
+	if err := state.Save(s.env.Root, *s.st); err != nil {
+		return Failure{Severity: Postponed, Check: plan.CheckState, Reason: err.Error()}, false
+	}
+	fields := attemptFields(s.attempt)
+	fields["TRIAL"] = "armed"
+	send(s.env, systemd.Event{Kind: systemd.EventTrial, Message: fmt.Sprintf("trial boot of %s armed: %s", s.attempt.To.Release, DescribeTrial(t)), Fields: fields})
+	return Failure{}, true
+}
+
+// armWatchdog sets KExecWatchdogSec unless it is already at least d.
+func armWatchdog(ctx context.Context, bus Bus, d time.Duration) error {
+	tb, ok := bus.(TrialBus)
+	if !ok {
+		return fmt.Errorf("systemd's KExecWatchdogSec cannot be set over this connection")
+	}
+	if cur, err := tb.KExecWatchdog(ctx); err == nil && cur >= d {
+		return nil
+	}
+	return tb.SetKExecWatchdog(ctx, d)
+}
+
+// undoTrialSetup takes back what armTrial did for a switch that did not
+// happen: GRUB's next_entry is cleared (it would make the next firmware
+// boot skip the newest kernel once) and KExecWatchdogSec set back to off.
+// Failures are reported on stderr: neither stops a run.
+func undoTrialSetup(env Env, staged *state.Staged) {
+	if staged == nil || staged.Trial == nil {
+		return
+	}
+	clearFallback(env, staged.Trial)
+	if staged.Trial.Watchdog != "" && staged.Trial.WatchdogErr == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		bus, err := env.Connect(ctx)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "kexec-upgrade: KExecWatchdogSec stays set: %v\n", err)
+			return
+		}
+		defer bus.Close()
+		if tb, ok := bus.(TrialBus); ok {
+			if err := tb.SetKExecWatchdog(ctx, 0); err != nil {
+				fmt.Fprintf(os.Stderr, "kexec-upgrade: %v\n", err)
+			}
+		}
+	}
+}
+
+// clearFallback removes GRUB's next_entry when it is still the one this
+// trial wrote (GRUB clears it itself when it boots it).
+func clearFallback(env Env, t *state.Trial) {
+	if t == nil || t.FallbackEntry == "" {
+		return
+	}
+	data, err := os.ReadFile(filepath.Join(env.Root, host.GrubEnvPath))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kexec-upgrade: GRUB's next_entry not cleared: %v\n", err)
+		return
+	}
+	env2, err := host.ParseGrubEnv(data)
+	if err != nil || env2[host.GrubNextEntry] != t.FallbackEntry {
+		return
+	}
+	if err := host.WriteGrubEnvVar(env.Root, host.GrubNextEntry, nil); err != nil {
+		fmt.Fprintf(os.Stderr, "kexec-upgrade: GRUB's next_entry not cleared: %v\n", err)
+	}
+}
