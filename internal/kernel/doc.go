@@ -10,6 +10,8 @@
 // carry), plus the PE certificate table that sbsign appends when Debian
 // signs an image. arm64 images follow Documentation/arch/arm64/booting.rst
 // and the PE/COFF layout of the EFI stub, with the PE CheckSum sbsign
-// writes. Command lines are split the way the kernel's next_arg() splits
-// them.
+// writes. CheckAuthenticode compares the digest in a signed image's
+// Authenticode signature with the image's, hashed as the kernel's
+// verify_pefile_signature() hashes it. Command lines are split the way the
+// kernel's next_arg() splits them.
 package kernel
