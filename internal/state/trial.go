@@ -22,6 +22,9 @@ const (
 	// FailRollback: the health gate failed and switching back by kexec
 	// did not happen or could not be verified.
 	FailRollback = "rollback-failed"
+	// FailUnhealthy: the new kernel came up and failed its health gate
+	// (the kind of a rolled-back attempt).
+	FailUnhealthy = "unhealthy"
 )
 
 // Phases of a trial.

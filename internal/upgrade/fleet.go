@@ -100,7 +100,7 @@ func recordAnswer(env Env, st *state.State, id FleetIdentity, ans fleetlock.Answ
 // the next host of the fleet try the same kernel.
 func HoldsAfterFailure(st state.State) bool {
 	last, ok := st.LastAttempt()
-	return ok && last.Outcome == state.OutcomeFailed
+	return ok && (last.Outcome == state.OutcomeFailed || last.Outcome == state.OutcomeRolledBack)
 }
 
 // releaseSlot sends steady-state for a held slot, with the identity that

@@ -96,7 +96,8 @@ func runLocked(ctx context.Context, env Env, force bool) (Outcome, error) {
 	if d.Notice != nil && r.StateErr == nil {
 		sendNotice(ctx, env, &st, d)
 	}
-	if d.Action != plan.Switch {
+	if d.Action != plan.Switch || st.InTrial() {
+		// A trial's health gate decides before anything else switches.
 		// Without a readable state there is nothing to deduplicate against:
 		// a corrupt state file is logged every run until an admin fixes it.
 		if r.StateErr != nil || decisionChanged(st.Decision, d) {

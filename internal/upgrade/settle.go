@@ -27,6 +27,9 @@ func settlePreviousSwitch(ctx context.Context, env Env, st *state.State) (*state
 	if err != nil {
 		return nil, err
 	}
+	if staged.Trial != nil && staged.Trial.Phase != state.TrialArmed {
+		return settleTrial(ctx, env, st, staged, running)
+	}
 	sameBoot := running.BootID == staged.OldBootID
 	if sameBoot && staged.CurrentPhase() != state.PhaseQueued {
 		return undoInterruptedSwitch(env, st, staged)
@@ -53,6 +56,9 @@ func settlePreviousSwitch(ctx context.Context, env Env, st *state.State) (*state
 		p := OutagePhases(staged.QueuedAt, boot)
 		addSlowestUnits(ctx, env, &p)
 		v.Phases = &p
+	}
+	if staged.Trial != nil {
+		return settleTrialBoot(ctx, env, st, staged, running, v, boot)
 	}
 	a, err := recordJudgement(env, st, v)
 	if err != nil || a.Outcome != state.OutcomeVerified {
@@ -95,6 +101,7 @@ func undoInterruptedSwitch(env Env, st *state.State, staged state.Staged) (*stat
 	} else {
 		a.Reason = fmt.Sprintf("attempt %s for %s was interrupted in this boot before the switch (phase %s); nothing was staged", staged.ID, staged.To.Release, staged.CurrentPhase())
 	}
+	undoTrialSetup(env, &staged)
 	st.AddAttempt(a)
 	st.CountTry(a)
 	st.Staged = nil
@@ -145,6 +152,8 @@ func judgementEvent(v state.Attempt) systemd.Event {
 		}
 	case state.OutcomeInterrupted:
 		e.Kind, e.Message = systemd.EventUnstaged, v.Reason
+	case state.OutcomeRolledBack:
+		e.Kind, e.Message = systemd.EventRolledBack, "rolled back: "+v.Reason
 	default:
 		e.Kind = systemd.EventFailed
 		e.Message = fmt.Sprintf("switch to %s failed (%s): %s", v.To.Release, v.Kind, v.Reason)
