@@ -114,6 +114,9 @@ type (
 		DurationSeconds *float64   `json:"duration_seconds"`
 		// Phases say where a verified switch's time went (null: unknown).
 		Phases *state.Phases `json:"phases"`
+		// Trial is the switch's trial boot and Timeline its moments.
+		Trial    *state.Trial `json:"trial,omitempty"`
+		Timeline []string     `json:"timeline,omitempty"`
 	}
 	jsonStatus struct {
 		Running     jsonRunning   `json:"running"`
@@ -136,6 +139,8 @@ type (
 		NextRun *jsonNextRun `json:"next_run"`
 		// Boot is how the host boots: firmware, Secure Boot, lockdown, GRUB.
 		Boot jsonBoot `json:"boot"`
+		// Trial is the trial boot: in progress, fallback, watchdog, quarantine.
+		Trial jsonTrial `json:"trial"`
 	}
 )
 
@@ -158,6 +163,7 @@ func (a *app) cmdStatus(ctx context.Context, args []string, adjust func(*app)) e
 		}
 	}
 	s := buildStatus(r)
+	s.Trial = trialStatus(a.env.Root, r)
 	if *asJSON {
 		writeJSON(a.stdout, s)
 	} else {
@@ -302,7 +308,8 @@ func describeFleet(j jsonFleetLock) string {
 
 func attemptJSON(a state.Attempt) jsonAttempt {
 	return jsonAttempt{ID: a.ID, Outcome: a.Outcome, Kind: a.Kind, From: jsonKernel(a.From), To: jsonKernel(a.To),
-		At: a.At.UTC().Format(time.RFC3339), Reason: a.Reason, Forced: a.Forced, DurationSeconds: a.DurationSeconds, Phases: a.Phases}
+		At: a.At.UTC().Format(time.RFC3339), Reason: a.Reason, Forced: a.Forced, DurationSeconds: a.DurationSeconds, Phases: a.Phases,
+		Trial: a.Trial, Timeline: upgrade.TrialTimeline(a.Trial)}
 }
 
 func nonNil(s []string) []string {
@@ -373,6 +380,7 @@ func printStatus(w io.Writer, r upgrade.Report, s jsonStatus) {
 		}
 	}
 	printSafety(line, s, r)
+	printTrial(line, s.Trial, r.State)
 	switch {
 	case r.State.Staged != nil && r.State.Staged.CurrentPhase() == state.PhaseQueued:
 		line("Staged:", "%s, awaiting verification after the switch", r.State.Staged.To)
@@ -464,6 +472,9 @@ func (a *app) cmdHistory(ctx context.Context, args []string, adjust func(*app)) 
 		detail := at.Reason
 		if at.Forced {
 			detail = strings.TrimSpace("forced (run --now) " + detail)
+		}
+		if td := trialDetail(at.Trial); td != "" {
+			detail = strings.TrimSpace(detail + " [" + td + "]")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", at.At.UTC().Format("2006-01-02 15:04:05"), from, to, outcome, dur, detail)
 	}

@@ -34,7 +34,7 @@ func History(events []systemd.Event, st state.State) []state.Attempt {
 				a.Outcome = OutcomePending
 				byID[id] = a
 			}
-		case systemd.EventVerified, systemd.EventFailed, systemd.EventUnstaged:
+		case systemd.EventVerified, systemd.EventFailed, systemd.EventUnstaged, systemd.EventRolledBack:
 			byID[id] = attemptFromEvent(e)
 		}
 	}

@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/upgrade"
+)
+
+// jsonTrial is the trial boot in status: the one in progress, and how the
+// next switch would be protected.
+type jsonTrial struct {
+	// InProgress is set while a new kernel awaits its health gate or is
+	// being rolled back.
+	InProgress bool   `json:"in_progress"`
+	Phase      string `json:"phase,omitempty"`
+	Waiting    string `json:"waiting,omitempty"`
+	Deadline   string `json:"deadline,omitempty"`
+	// FallbackAvailable says whether a firmware boot during a trial comes
+	// up on the old kernel (GRUB's one-shot entry); FallbackEntry is that
+	// entry, Fallback why there is none.
+	FallbackAvailable bool   `json:"fallback_available"`
+	FallbackEntry     string `json:"fallback_entry,omitempty"`
+	Fallback          string `json:"fallback,omitempty"`
+	// Watchdog names the hardware watchdog; WatchdogRisk the risk without.
+	Watchdog     string `json:"watchdog,omitempty"`
+	WatchdogRisk string `json:"watchdog_risk,omitempty"`
+	// Quarantined are the builds never tried again automatically.
+	Quarantined []jsonQuarantined `json:"quarantined"`
+}
+
+type jsonQuarantined struct {
+	Kernel jsonKernel `json:"kernel"`
+	Kind   string     `json:"kind"`
+	Reason string     `json:"reason"`
+	At     string     `json:"at"`
+}
+
+// trialStatus reads how a switch of this host would be protected and how
+// the current trial stands.
+func trialStatus(root string, r upgrade.Report) jsonTrial {
+	cfg := r.Config
+	if r.ConfigErr != nil {
+		cfg = config.Default()
+	}
+	t, _ := upgrade.PlanTrial(upgrade.ReadTrialFacts(root, cfg, r.Facts))
+	j := jsonTrial{FallbackAvailable: t.FallbackEntry != "", FallbackEntry: t.FallbackEntry, Fallback: t.FallbackUnavailable,
+		Watchdog: t.Watchdog, Quarantined: []jsonQuarantined{}}
+	switch {
+	case t.WatchdogErr != "":
+		j.WatchdogRisk = "the watchdog cannot be read (" + t.WatchdogErr + "): a new kernel that hangs is not reset"
+	case t.Watchdog == "":
+		j.WatchdogRisk = "no hardware watchdog: a new kernel that hangs before userspace stays hung until someone resets the machine"
+	}
+	if st := r.State; st.InTrial() {
+		tr := st.Staged.Trial
+		j.InProgress, j.Phase, j.Waiting = true, tr.Phase, tr.Waiting
+		if !tr.Deadline.IsZero() {
+			j.Deadline = tr.Deadline.UTC().Format(time.RFC3339)
+		}
+		// The entry in force is the one this trial wrote.
+		j.FallbackAvailable, j.FallbackEntry, j.Fallback = tr.FallbackEntry != "", tr.FallbackEntry, tr.FallbackUnavailable
+	}
+	for _, f := range r.State.Failed {
+		j.Quarantined = append(j.Quarantined, jsonQuarantined{Kernel: jsonKernel{Release: f.Kernel.Release, Build: f.Kernel.Build},
+			Kind: f.Kind, Reason: f.Reason, At: f.At.UTC().Format(time.RFC3339)})
+	}
+	return j
+}
+
+// printTrial prints the trial lines of status.
+func printTrial(line func(label, format string, args ...any), j jsonTrial, st state.State) {
+	if j.InProgress {
+		sg := st.Staged
+		switch j.Phase {
+		case state.TrialRollingBack:
+			line("Trial:", "%s failed its health gate (%s): switching back to %s by kexec", sg.To.Release, sg.Trial.Unhealthy, sg.From.Release)
+		default:
+			line("Trial:", "%s is on trial until its health gate passes (by %s): %s", sg.To.Release, j.Deadline, orDash(j.Waiting))
+		}
+	}
+	if j.FallbackAvailable {
+		line("Fallback:", "GRUB's one-shot entry %s (a reset during a trial boots the old kernel)", j.FallbackEntry)
+	} else {
+		line("Fallback:", "unavailable: %s", j.Fallback)
+	}
+	if j.WatchdogRisk != "" {
+		line("Watchdog:", "%s", j.WatchdogRisk)
+	} else {
+		line("Watchdog:", "%s, kept armed across the switch", j.Watchdog)
+	}
+	for _, q := range j.Quarantined {
+		line("Quarantined:", "%s (%s): %s; not tried again automatically (a newer build or run --now tries again)", q.Kernel.Release, q.Kind, q.Reason)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// trialDetail is the history's word on a trial: its protections and
+// timeline.
+func trialDetail(t *state.Trial) string {
+	if t == nil {
+		return ""
+	}
+	s := "trial: " + upgrade.DescribeTrial(t)
+	for _, m := range upgrade.TrialTimeline(t) {
+		s += fmt.Sprintf("; %s", m)
+	}
+	return s
+}
