@@ -48,7 +48,9 @@ func TestTrialStatus(t *testing.T) {
 		t.Errorf("in a trial on GRUB with a watchdog: %+v", j)
 	}
 	var out strings.Builder
-	line := func(label, format string, args ...any) { fmt.Fprintf(&out, "%-13s %s\n", label, fmt.Sprintf(format, args...)) }
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(&out, "%-13s %s\n", label, fmt.Sprintf(format, args...))
+	}
 	printTrial(line, j, r.State)
 	for _, want := range []string{
 		"Trial:        6.12.118+deb13-cloud-amd64 is on trial until its health gate passes (by 2026-03-28T02:41:00Z): the required unit app.service is activating",
