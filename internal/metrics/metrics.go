@@ -18,6 +18,9 @@
 //	kexec_upgrade_last_outcome_timestamp_seconds         gauge; omitted without an attempt
 //	kexec_upgrade_last_switch_duration_seconds           gauge; omitted when unknown
 //	kexec_upgrade_failures_total                         gauge (see below)
+//	kexec_upgrade_trial_in_progress                      gauge, 0/1
+//	kexec_upgrade_quarantined_builds                     gauge
+//	kexec_upgrade_rollbacks_total                        gauge (like failures_total)
 //	kexec_upgrade_fleet_lock_configured                  gauge, 0/1
 //	kexec_upgrade_fleet_lock_held                        gauge, 0/1 (0 when not configured)
 //	kexec_upgrade_last_run_timestamp_seconds             gauge
@@ -106,6 +109,13 @@ type Snapshot struct {
 	Paused bool
 	// FailuresTotal is the number of failed attempts recorded in the state.
 	FailuresTotal int
+	// TrialInProgress is true while a new kernel awaits its health gate
+	// or is being rolled back.
+	TrialInProgress bool
+	// QuarantinedBuilds counts the builds never tried again automatically.
+	QuarantinedBuilds int
+	// RollbacksTotal counts the rolled-back attempts in the state file.
+	RollbacksTotal int
 	// FleetLockConfigured is true when a fleet lock is configured.
 	FleetLockConfigured bool
 	// FleetLockHeld is true when this host holds the fleet lock.
@@ -226,6 +236,13 @@ func families(s Snapshot) []family {
 		// attempts and failures can be cleared, so the count can decrease.
 		gauge("failures_total", "Failed upgrade attempts recorded in the state file (the last 50 attempts; can decrease).",
 			one(strconv.Itoa(s.FailuresTotal))),
+		gauge("trial_in_progress", "1 while a switched-to kernel awaits its health gate or is being rolled back.",
+			one(formatBool(s.TrialInProgress))),
+		gauge("quarantined_builds", "Kernel builds not tried again automatically (a newer build or run --now clears them).",
+			one(strconv.Itoa(s.QuarantinedBuilds))),
+		// A gauge for the same reason as failures_total.
+		gauge("rollbacks_total", "Switches rolled back by kexec after a failed health gate, in the state file (the last 50 attempts; can decrease).",
+			one(strconv.Itoa(s.RollbacksTotal))),
 		gauge("fleet_lock_configured", "1 if a fleet lock is configured.",
 			one(formatBool(s.FleetLockConfigured))),
 		gauge("fleet_lock_held", "1 if this host holds the fleet lock; 0 when none is configured.",

@@ -98,7 +98,11 @@ func MetricsSnapshot(r Report, st state.State) metrics.Snapshot {
 		if a.Outcome != state.OutcomeVerified {
 			s.FailuresTotal++
 		}
+		if a.Outcome == state.OutcomeRolledBack {
+			s.RollbacksTotal++
+		}
 	}
+	s.TrialInProgress, s.QuarantinedBuilds = st.InTrial(), len(st.Failed)
 	s.Paused = st.Pause != nil && (st.Pause.Until.IsZero() || r.Now.Before(st.Pause.Until))
 	return s
 }

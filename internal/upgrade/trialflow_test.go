@@ -12,6 +12,7 @@ import (
 	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/upgrade"
 )
 
 // trialFakes is what the fake bus answers as a TrialBus, per rig.
@@ -130,6 +131,8 @@ func TestTrialHealthy(t *testing.T) {
 	}
 	if st := r.state(); !st.InTrial() || !strings.Contains(st.Staged.Trial.Waiting, "app.service is activating") {
 		t.Fatalf("state = %+v; want the trial waiting on app.service", st.Staged)
+	} else if m := upgrade.MetricsSnapshot(upgrade.Report{}, st); !m.TrialInProgress {
+		t.Error("metrics: trial_in_progress is 0 during the trial")
 	}
 	if nextEntry(t, r) != trialEntry {
 		t.Error("next_entry cleared before the gate passed")
@@ -179,6 +182,12 @@ func TestTrialRollback(t *testing.T) {
 	}
 	if got := nextEntry(t, r); got != "" {
 		t.Errorf("next_entry = %q after the rollback; want it cleared", got)
+	}
+	if m := upgrade.MetricsSnapshot(upgrade.Report{}, st); m.TrialInProgress || m.RollbacksTotal != 1 || m.QuarantinedBuilds != 1 {
+		t.Errorf("metrics after the rollback: %+v; want 1 rollback, 1 quarantined build, no trial", m)
+	}
+	if !upgrade.HoldsAfterFailure(st) {
+		t.Error("a rolled-back trial would give the fleet slot back")
 	}
 	var rolled bool
 	for _, e := range r.journal() {
