@@ -16,6 +16,10 @@ import (
 // and trampoline together.
 var ErrNoRoom = errors.New("no room in memory for the new kernel")
 
+// ErrIomemHidden: /proc/iomem shows every address as 0, as it does to a
+// reader without CAP_SYS_ADMIN (the service runs with CAP_SYS_BOOT alone).
+var ErrIomemHidden = errors.New("/proc/iomem hides its addresses")
+
 // Placement constants of the arm64 layout (Documentation/arch/arm64/booting.rst).
 const (
 	arm64KernelAlign = 2 << 20 // the Image's base: 2 MiB aligned
@@ -64,7 +68,7 @@ func ParseIomem(data string) ([]Range, error) {
 	}
 	for _, r := range ram {
 		if r.Start == 0 && r.End == 1 {
-			return nil, errors.New("/proc/iomem shows every address as 0: reading it needs CAP_SYS_ADMIN")
+			return nil, fmt.Errorf("%w: every address reads 0 (reading them needs CAP_SYS_ADMIN)", ErrIomemHidden)
 		}
 	}
 	return Subtract(ram, reserved), nil

@@ -260,6 +260,20 @@ func TestBuildArm64(t *testing.T) {
 		}
 		checkBoot(t, boot, Subtract(ram, f.Reserved), image, initrd, cmdline)
 	})
+	t.Run("ram_from_the_device_tree", func(t *testing.T) {
+		// As the service sees it: /proc/iomem without addresses.
+		if _, err := ParseIomem("00000000-00000000 : System RAM\n"); !errors.Is(err, ErrIomemHidden) {
+			t.Fatalf("ParseIomem of hidden addresses: %v; want ErrIomemHidden", err)
+		}
+		boot, err := BuildArm64(nil, readDTB(t, "qemu-virt.dtb"), image, debianHeader, initrd, cmdline, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if boot.Layout.Kernel.Start != 0x40000000 {
+			t.Fatalf("kernel at 0x%x, want the start of the device tree's memory, 0x40000000", boot.Layout.Kernel.Start)
+		}
+		checkBoot(t, boot, ram1G, image, initrd, cmdline)
+	})
 	t.Run("image_longer_than_image_size", func(t *testing.T) {
 		_, err := BuildArm64([]Range{{0x40000000, 0x80000000}}, readDTB(t, "qemu-virt.dtb"), make([]byte, 2<<20), kernel.Arm64Header{ImageSize: 1 << 20}, nil, "x", seed)
 		if !errors.Is(err, kernel.ErrTrailingData) {

@@ -33,8 +33,9 @@ type Arm64Boot struct {
 // kernel's device tree fdtBlob with /chosen rewritten (SetChosen, with
 // cmdline and the initrd's place), and the trampoline that enters the
 // Image with x0 pointing at that device tree. ram is where the parts may
-// go (ParseIomem); the device tree's own reserved memory is kept out of
-// it. seed fills fresh kaslr-seed and rng-seed values.
+// go (ParseIomem), or nil for the device tree's memory nodes (FDT.Memory);
+// the device tree's own reserved memory is kept out of it either way.
+// seed fills fresh kaslr-seed and rng-seed values.
 func BuildArm64(ram []Range, fdtBlob []byte, image []byte, h kernel.Arm64Header, initrd []byte, cmdline string, seed func([]byte) error) (Arm64Boot, error) {
 	f, err := ParseFDT(fdtBlob)
 	if err != nil {
@@ -43,6 +44,11 @@ func BuildArm64(ram []Range, fdtBlob []byte, image []byte, h kernel.Arm64Header,
 	reserved, err := f.ReservedMemory()
 	if err != nil {
 		return Arm64Boot{}, err
+	}
+	if ram == nil {
+		if ram, err = f.Memory(); err != nil {
+			return Arm64Boot{}, fmt.Errorf("memory for the new kernel: /proc/iomem hides its addresses from this process (no CAP_SYS_ADMIN) and %w", err)
+		}
 	}
 	ram = Subtract(ram, reserved)
 	// The device tree's size does not depend on where the initrd lands
@@ -99,7 +105,8 @@ func errLockdown(mode string) *LoadError {
 
 // segmentLoad stages an arm64 kernel with kexec_load(2): the path for a
 // kernel without kexec_file_load. The Image, initrd, device tree
-// (/sys/firmware/fdt) and memory map (/proc/iomem) are read under l.Root.
+// (/sys/firmware/fdt) and memory map (/proc/iomem, or the device tree's
+// memory nodes when it hides its addresses) are read under l.Root.
 func (l Loader) segmentLoad(image, initrd *os.File, cmdline string) error {
 	if mode := lockdownMode(l.Root); mode != "none" {
 		return errLockdown(mode)
@@ -120,8 +127,11 @@ func (l Loader) segmentLoad(image, initrd *os.File, cmdline string) error {
 	if err != nil {
 		return fmt.Errorf("read /proc/iomem: %w", err)
 	}
+	// Without CAP_SYS_ADMIN (the service has CAP_SYS_BOOT alone)
+	// /proc/iomem shows no addresses: the device tree's memory nodes
+	// describe the RAM then (BuildArm64 with nil).
 	ram, err := ParseIomem(string(iomem))
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrIomemHidden) {
 		return err
 	}
 	fdt, err := os.ReadFile(filepath.Join(l.Root, "sys/firmware/fdt"))

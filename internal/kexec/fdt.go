@@ -366,6 +366,49 @@ func (f *FDT) ReservedMemory() ([]Range, error) {
 	return out, nil
 }
 
+// Memory returns the RAM the tree describes: the "reg" ranges of the
+// root's memory nodes (device_type "memory"), read with the root's
+// #address-cells and #size-cells. A tree handed over by UEFI (the EFI
+// stub's, with linux,uefi-system-table in /chosen) is refused: there the
+// EFI memory map, not the tree, says which memory firmware keeps, so
+// memory nodes cannot be trusted to leave it out.
+func (f *FDT) Memory() ([]Range, error) {
+	if ch := f.Root.Child("chosen"); ch != nil {
+		if _, efi := ch.Prop("linux,uefi-system-table"); efi {
+			return nil, fmt.Errorf("the device tree came from UEFI, whose memory map it does not carry: the memory firmware keeps is unknown")
+		}
+	}
+	ac, sc := f.Root.cells("#address-cells", 2), f.Root.cells("#size-cells", 1)
+	if ac < 1 || ac > 2 || sc < 1 || sc > 2 {
+		return nil, fmt.Errorf("%w: the root has #address-cells %d, #size-cells %d", ErrBadFDT, ac, sc)
+	}
+	var out []Range
+	for _, c := range f.Root.Children {
+		if t, _ := c.Prop("device_type"); string(t) != "memory\x00" {
+			continue
+		}
+		reg, _ := c.Prop("reg")
+		entry := int(4 * (ac + sc))
+		if len(reg) == 0 || len(reg)%entry != 0 {
+			return nil, fmt.Errorf("%w: /%s reg of %d bytes, not a multiple of %d", ErrBadFDT, c.Name, len(reg), entry)
+		}
+		for i := 0; i < len(reg); i += entry {
+			addr, size := readCells(reg[i:], ac), readCells(reg[i+int(4*ac):], sc)
+			if size == 0 {
+				continue
+			}
+			if addr+size < addr {
+				return nil, fmt.Errorf("%w: /%s reg 0x%x+0x%x overflows", ErrBadFDT, c.Name, addr, size)
+			}
+			out = append(out, Range{addr, addr + size})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no memory node", ErrBadFDT)
+	}
+	return Subtract(out, nil), nil
+}
+
 func readCells(b []byte, n uint32) uint64 {
 	var v uint64
 	for i := uint32(0); i < n; i++ {

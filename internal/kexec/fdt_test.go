@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -256,4 +257,23 @@ func normalize(f *FDT) *FDT {
 	}
 	walk(f.Root)
 	return f
+}
+
+func TestFDTMemory(t *testing.T) {
+	f, err := ParseFDT(readDTB(t, "qemu-virt.dtb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Memory()
+	if err != nil || !reflect.DeepEqual(got, []Range{{0x40000000, 0x80000000}}) {
+		t.Fatalf("Memory() = %v, %v; want 0x40000000-0x7fffffff", got, err)
+	}
+	f.Root.Child("chosen").SetProp("linux,uefi-system-table", make([]byte, 8))
+	if _, err := f.Memory(); err == nil || !strings.Contains(err.Error(), "UEFI") {
+		t.Fatalf("Memory() of a UEFI device tree: %v; want a refusal naming UEFI", err)
+	}
+	empty := &FDT{Root: &FDTNode{}}
+	if _, err := empty.Memory(); !errors.Is(err, ErrBadFDT) {
+		t.Fatalf("Memory() without memory nodes: %v; want ErrBadFDT", err)
+	}
 }
