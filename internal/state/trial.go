@@ -58,6 +58,10 @@ type Trial struct {
 	WatchdogErr     string  `json:"watchdog_error,omitempty"`
 	// PanicAdded is set when panic=10 was added to the loaded command line.
 	PanicAdded bool `json:"panic_added,omitempty"`
+	// WatchdogCmdline is set when systemd.watchdog_sec= was added to it:
+	// the new kernel's systemd then pings the watchdog from its start, and
+	// the trial's end disarms it.
+	WatchdogCmdline bool `json:"watchdog_cmdline,omitempty"`
 	// OldCmdline is the old kernel's command line (/proc/cmdline before
 	// the switch, BOOT_IMAGE= and any attempt marker dropped): what a
 	// rollback runs it with.

@@ -45,6 +45,19 @@ func (b *Bus) SetKExecWatchdog(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
+// SetRuntimeWatchdog sets systemd's RuntimeWatchdogUSec; 0 makes systemd
+// close the watchdog device with the magic close, which stops it.
+func (b *Bus) SetRuntimeWatchdog(ctx context.Context, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	err := b.conn.Object(systemdDest, systemdPath).CallWithContext(ctx, "org.freedesktop.DBus.Properties.Set", 0,
+		managerIface, "RuntimeWatchdogUSec", dbus.MakeVariant(uint64(d/time.Microsecond))).Err
+	if err != nil {
+		return fmt.Errorf("set systemd's RuntimeWatchdogUSec to %s: %w", d, err)
+	}
+	return nil
+}
+
 // UnitStates reads the ActiveState ("active", "failed", "activating",
 // "inactive", ...) of each unit; a unit systemd does not know reads
 // "inactive", as systemctl shows it.

@@ -108,6 +108,23 @@ func WithPanic(cmdline string) (string, bool) {
 	return cmdline + " " + panicParam, true
 }
 
+// WithWatchdogSec adds systemd.watchdog_sec=SECONDS to a command line that
+// sets none, and reports whether it did: the new kernel's systemd then
+// takes over the hardware watchdog that KExecWatchdogSec left running (a
+// watchdog nobody pings resets even a healthy kernel). It is pure.
+func WithWatchdogSec(cmdline string, d time.Duration) (string, bool) {
+	for _, p := range kernel.SplitCmdline(cmdline) {
+		if strings.HasPrefix(p, "systemd.watchdog_sec=") {
+			return cmdline, false
+		}
+	}
+	p := fmt.Sprintf("systemd.watchdog_sec=%d", int(d.Seconds()))
+	if strings.TrimSpace(cmdline) == "" {
+		return p, true
+	}
+	return cmdline + " " + p, true
+}
+
 // Health gate verdicts.
 const (
 	HealthWaiting   = "waiting"

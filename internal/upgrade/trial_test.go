@@ -97,6 +97,15 @@ func TestWithPanic(t *testing.T) {
 	}
 }
 
+func TestWithWatchdogSec(t *testing.T) {
+	if got, added := upgrade.WithWatchdogSec("root=/dev/sda1", 2*time.Minute); got != "root=/dev/sda1 systemd.watchdog_sec=120" || !added {
+		t.Errorf("WithWatchdogSec = %q, %v", got, added)
+	}
+	if got, added := upgrade.WithWatchdogSec("root=/dev/sda1 systemd.watchdog_sec=off", time.Minute); got != "root=/dev/sda1 systemd.watchdog_sec=off" || added {
+		t.Errorf("WithWatchdogSec kept the admin's? %q, %v", got, added)
+	}
+}
+
 func TestJudgeHealth(t *testing.T) {
 	boot := time.Date(2026, 3, 28, 2, 31, 0, 0, time.UTC)
 	soon, late := boot.Add(time.Minute), boot.Add(11*time.Minute)

@@ -48,6 +48,11 @@ func (b fakeBus) SetKExecWatchdog(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
+func (b fakeBus) SetRuntimeWatchdog(ctx context.Context, d time.Duration) error {
+	b.r.record("bus runtime-watchdog " + d.String())
+	return nil
+}
+
 func (b fakeBus) UnitStates(ctx context.Context, units []string) (map[string]string, error) {
 	b.r.record("bus unit-states")
 	out := map[string]string{}
@@ -103,8 +108,8 @@ func trialSwitch(t *testing.T) *rig {
 	if !hasCall(calls, "bus kexec-watchdog 2m0s") {
 		t.Errorf("KExecWatchdogSec not set to 2m: %q", calls)
 	}
-	if !strings.Contains(r.loadedCmdline, " panic=10 kexec_upgrade.attempt=") {
-		t.Errorf("loaded command line %q; want panic=10 before the marker", r.loadedCmdline)
+	if !strings.Contains(r.loadedCmdline, " panic=10 systemd.watchdog_sec=120 kexec_upgrade.attempt=") {
+		t.Errorf("loaded command line %q; want panic=10 and systemd.watchdog_sec=120 before the marker", r.loadedCmdline)
 	}
 	if got := nextEntry(t, r); got != trialEntry {
 		t.Errorf("grubenv next_entry = %q; want %q", got, trialEntry)
@@ -140,9 +145,12 @@ func TestTrialHealthy(t *testing.T) {
 
 	trialOf(r).units["app.service"] = "active"
 	r.now = fixedNow.Add(2 * time.Minute)
-	out, _, err = r.run(context.Background(), false)
+	out, calls, err = r.run(context.Background(), false)
 	if err != nil || out.Verified == nil || out.Verified.Outcome != state.OutcomeVerified {
 		t.Fatalf("Run() after the unit started = %+v, %v; want verified", out.Verified, err)
+	}
+	if !hasCall(calls, "bus runtime-watchdog 0s") || !hasCall(calls, "bus kexec-watchdog 0s") {
+		t.Errorf("the watchdog was not disarmed at the trial's end: %q", calls)
 	}
 	if got := nextEntry(t, r); got != "" {
 		t.Errorf("next_entry = %q after the gate passed; want it cleared", got)
@@ -161,7 +169,7 @@ func TestTrialRollback(t *testing.T) {
 	if err != nil || out.Verified == nil || out.Verified.Outcome != state.OutcomeTrial {
 		t.Fatalf("Run() with app.service failed = %+v, %v; want a rollback under way", out.Verified, err)
 	}
-	wantLoad := "load /boot/vmlinuz-" + oldRelease + " /boot/initrd.img-" + oldRelease + " " + newCmdline + " kexec_upgrade.attempt=NOW-" + oldRelease
+	wantLoad := "load /boot/vmlinuz-" + oldRelease + " /boot/initrd.img-" + oldRelease + " " + newCmdline + " systemd.watchdog_sec=120 kexec_upgrade.attempt=NOW-" + oldRelease
 	if !hasCall(calls, wantLoad) || !hasCall(calls, "bus start "+systemd.KexecTarget) {
 		t.Fatalf("rollback calls = %q; want %q and the start of kexec.target", calls, wantLoad)
 	}

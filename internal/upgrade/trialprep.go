@@ -20,6 +20,7 @@ import (
 type TrialBus interface {
 	KExecWatchdog(ctx context.Context) (time.Duration, error)
 	SetKExecWatchdog(ctx context.Context, d time.Duration) error
+	SetRuntimeWatchdog(ctx context.Context, d time.Duration) error
 	UnitStates(ctx context.Context, units []string) (map[string]string, error)
 }
 
@@ -44,14 +45,19 @@ func (s *switchRun) prepareTrial() (Failure, bool) {
 	if refusal != "" {
 		return Failure{Severity: Postponed, Check: CheckWatchdog, Reason: refusal}, false
 	}
+	c := s.r.Decision.Cmdline
 	if t.FallbackEntry != "" {
-		if c, added := WithPanic(s.r.Decision.Cmdline); added {
-			marked, err := kernel.WithAttempt(c, s.attempt.ID)
-			if err != nil {
-				return Failure{Severity: Lasting, Check: plan.CheckCmdline, Kind: plan.CheckCmdline, Reason: err.Error()}, false
-			}
-			s.cmdline, t.PanicAdded = marked, true
+		c, t.PanicAdded = WithPanic(c)
+	}
+	if t.Watchdog != "" {
+		c, t.WatchdogCmdline = WithWatchdogSec(c, time.Duration(t.WatchdogSeconds*float64(time.Second)))
+	}
+	if t.PanicAdded || t.WatchdogCmdline {
+		marked, err := kernel.WithAttempt(c, s.attempt.ID)
+		if err != nil {
+			return Failure{Severity: Lasting, Check: plan.CheckCmdline, Kind: plan.CheckCmdline, Reason: err.Error()}, false
 		}
+		s.cmdline = marked
 	}
 	if TrialNeeded(t, s.r.Config.Health) {
 		s.trial = &t
@@ -115,6 +121,32 @@ func armWatchdog(ctx context.Context, bus Bus, d time.Duration) error {
 		return nil
 	}
 	return tb.SetKExecWatchdog(ctx, d)
+}
+
+// disarmWatchdog ends the watchdog's part in a trial that is over on a
+// kernel started with systemd.watchdog_sec=: systemd's runtime watchdog is
+// set to off (systemd then closes the device with the magic close, which
+// stops it) and so is KExecWatchdogSec. Failures go to stderr.
+func disarmWatchdog(ctx context.Context, env Env, t *state.Trial) {
+	if t == nil || !t.WatchdogCmdline {
+		return
+	}
+	bus, err := env.Connect(ctx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kexec-upgrade: the watchdog stays armed: %v\n", err)
+		return
+	}
+	defer bus.Close()
+	tb, ok := bus.(TrialBus)
+	if !ok {
+		return
+	}
+	if err := tb.SetRuntimeWatchdog(ctx, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "kexec-upgrade: the watchdog stays armed: %v\n", err)
+	}
+	if err := tb.SetKExecWatchdog(ctx, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "kexec-upgrade: %v\n", err)
+	}
 }
 
 // undoTrialSetup takes back what armTrial did for a switch that did not

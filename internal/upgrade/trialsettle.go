@@ -168,6 +168,7 @@ func trialHealthy(ctx context.Context, env Env, st *state.State) (*state.Attempt
 	t := *st.Staged.Trial
 	t.HealthyAt, t.Waiting = env.Now(), ""
 	clearFallback(env, &t)
+	disarmWatchdog(ctx, env, &t)
 	a := attemptOf(*st.Staged, env.Now())
 	a.Outcome = state.OutcomeVerified
 	if t.Switch != nil {
@@ -193,7 +194,11 @@ func rollBack(ctx context.Context, env Env, st *state.State, bus Bus, reason str
 	now := env.Now()
 	t.DetectedAt, t.Unhealthy, t.Phase = now, reason, state.TrialRollingBack
 	id := plan.AttemptID(now, staged.From.Release)
-	cmdline, err := kernel.WithAttempt(t.OldCmdline, id)
+	old := t.OldCmdline
+	if t.WatchdogCmdline {
+		old, _ = WithWatchdogSec(old, time.Duration(t.WatchdogSeconds*float64(time.Second)))
+	}
+	cmdline, err := kernel.WithAttempt(old, id)
 	t.Rollback = &state.Rollback{ID: id, Cmdline: cmdline}
 	if err := state.Save(env.Root, *st); err != nil {
 		return nil, err
@@ -314,6 +319,9 @@ func settleRollback(ctx context.Context, env Env, st *state.State, staged state.
 		a.Reason = fmt.Sprintf("%s failed its health gate (%s); after the rollback %s is running, not %s", staged.To.Release, t.Unhealthy, running.Release, staged.From.Release)
 	}
 	clearFallback(env, &t)
+	if a.Outcome == state.OutcomeRolledBack {
+		disarmWatchdog(ctx, env, &t)
+	}
 	return recordJudgement(env, st, a)
 }
 
