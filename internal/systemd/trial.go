@@ -58,23 +58,54 @@ func (b *Bus) SetRuntimeWatchdog(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
+// Unit states beyond systemd's ActiveState that UnitStates reports: an
+// inactive unit whose start was skipped because a Condition*= or an
+// Assert*= did not hold (such as ConditionKernelVersion= on a new kernel).
+const (
+	UnitConditionFailed = "condition-failed"
+	UnitAssertFailed    = "assert-failed"
+)
+
 // UnitStates reads the ActiveState ("active", "failed", "activating",
-// "inactive", ...) of each unit; a unit systemd does not know reads
-// "inactive", as systemctl shows it.
+// "inactive", ...) of each unit, or UnitConditionFailed/UnitAssertFailed
+// for an inactive unit whose last start was skipped by a condition or an
+// assertion; a unit systemd does not know reads "inactive", as systemctl
+// shows it.
 func (b *Bus) UnitStates(ctx context.Context, units []string) (map[string]string, error) {
 	out := make(map[string]string, len(units))
 	for _, u := range units {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		p, err := b.systemd.GetUnitPropertyContext(cctx, u, "ActiveState")
+		props, err := b.systemd.GetUnitPropertiesContext(cctx, u)
 		cancel()
 		if err != nil {
-			return out, fmt.Errorf("read the ActiveState of %s: %w", u, err)
+			return out, fmt.Errorf("read the state of %s: %w", u, err)
 		}
-		s, ok := p.Value.Value().(string)
+		s, ok := props["ActiveState"].(string)
 		if !ok {
-			return out, fmt.Errorf("read the ActiveState of %s: unexpected type %s", u, p.Value.Signature())
+			return out, fmt.Errorf("read the state of %s: no ActiveState", u)
 		}
-		out[u] = s
+		out[u] = UnitState(s, props)
 	}
 	return out, nil
+}
+
+// UnitState refines an ActiveState with a unit's ConditionResult and
+// AssertResult (and their timestamps: zero when never checked). It is
+// pure.
+func UnitState(active string, props map[string]any) string {
+	if active != "inactive" {
+		return active
+	}
+	checkedFalse := func(result, stamp string) bool {
+		ok, _ := props[result].(bool)
+		ts, _ := props[stamp].(uint64)
+		return ts != 0 && !ok
+	}
+	switch {
+	case checkedFalse("AssertResult", "AssertTimestamp"):
+		return UnitAssertFailed
+	case checkedFalse("ConditionResult", "ConditionTimestamp"):
+		return UnitConditionFailed
+	}
+	return active
 }

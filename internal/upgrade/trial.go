@@ -11,6 +11,7 @@ import (
 	"github.com/kexec-upgrade/kexec-upgrade/internal/host"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/kernel"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/state"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
 )
 
 // CheckWatchdog names the refusal of a switch when [watchdog] require is
@@ -198,6 +199,12 @@ func JudgeHealth(in HealthInputs, now time.Time) HealthVerdict {
 		case st == "active":
 		case st == "failed":
 			return HealthVerdict{HealthUnhealthy, fmt.Sprintf("the required unit %s failed", u)}
+		case st == systemd.UnitConditionFailed || st == systemd.UnitAssertFailed:
+			what := "a condition"
+			if st == systemd.UnitAssertFailed {
+				what = "an assertion"
+			}
+			return HealthVerdict{HealthUnhealthy, fmt.Sprintf("the required unit %s did not start on this kernel: %s of it does not hold", u, what)}
 		case !known:
 			wait(fmt.Sprintf("the state of %s is unknown", u))
 		default:
