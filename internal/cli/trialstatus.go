@@ -45,7 +45,7 @@ func trialStatus(root string, r upgrade.Report) jsonTrial {
 	if r.ConfigErr != nil {
 		cfg = config.Default()
 	}
-	t, _ := upgrade.PlanTrial(upgrade.ReadTrialFacts(root, cfg, r.Facts))
+	t, refusal := upgrade.PlanTrial(upgrade.ReadTrialFacts(root, cfg, r.Facts))
 	j := jsonTrial{FallbackAvailable: t.FallbackEntry != "", FallbackEntry: t.FallbackEntry, Fallback: t.FallbackUnavailable,
 		Watchdog: t.Watchdog, Quarantined: []jsonQuarantined{}}
 	switch {
@@ -53,6 +53,9 @@ func trialStatus(root string, r upgrade.Report) jsonTrial {
 		j.WatchdogRisk = "the watchdog cannot be read (" + t.WatchdogErr + "): a new kernel that hangs is not reset"
 	case t.Watchdog == "":
 		j.WatchdogRisk = "no hardware watchdog: a new kernel that hangs before userspace stays hung until someone resets the machine"
+	}
+	if refusal != "" {
+		j.WatchdogRisk = "switches are refused (check " + upgrade.CheckWatchdog + "): " + refusal
 	}
 	if st := r.State; st.InTrial() {
 		tr := st.Staged.Trial

@@ -36,6 +36,10 @@ func TestTrialStatus(t *testing.T) {
 		t.Errorf("without GRUB or watchdog: %+v", j)
 	}
 
+	r.Config.Watchdog.Require = true
+	if j := trialStatus(root, r); !strings.HasPrefix(j.WatchdogRisk, "switches are refused (check watchdog): this machine has no hardware watchdog") {
+		t.Errorf("[watchdog] require without a device: %q", j.WatchdogRisk)
+	}
 	put("boot/grub/grub.cfg", "../host/testdata/grubcfg/trixie-one-kernel.cfg")
 	put("boot/grub/grubenv", "../host/testdata/grubenv/trixie-fresh.grubenv")
 	os.MkdirAll(filepath.Join(root, "sys/class/watchdog/watchdog0"), 0o755)

@@ -2,6 +2,7 @@ package upgrade_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,5 +228,23 @@ func TestTrialFirmwareFallback(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(r.root, "sys/kernel/kexec_loaded")); err != nil || r.loaded {
 		t.Error("a kernel stays staged")
+	}
+}
+
+func TestTrialWatchdogRequired(t *testing.T) {
+	r := trialRig(t)
+	if err := os.RemoveAll(filepath.Join(r.root, "sys/class/watchdog")); err != nil {
+		t.Fatal(err)
+	}
+	r.write("etc/kexec-upgrade/config.toml", windowConfig+"\n[watchdog]\nrequire = true\n")
+	out, calls, err := r.run(context.Background(), false)
+	if out.Switching || err != nil || !errors.Is(out.ActErr, upgrade.ErrPostponed) || !strings.Contains(out.ActErr.Error(), "no hardware watchdog") {
+		t.Fatalf("Run() = %+v, %v; want the switch postponed for want of a watchdog", out, err)
+	}
+	if hasCall(calls, "load ") || r.state().Decision.Check != upgrade.CheckWatchdog {
+		t.Errorf("calls %q, decision %+v; want no load and check %s", calls, r.state().Decision, upgrade.CheckWatchdog)
+	}
+	if got := nextEntry(t, r); got != "" {
+		t.Errorf("next_entry = %q; want untouched", got)
 	}
 }
