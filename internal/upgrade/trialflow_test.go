@@ -181,6 +181,7 @@ func TestTrialRollback(t *testing.T) {
 
 	r.boot(oldRelease, oldBuild, "c0ffee00-0000-4000-8000-000000000003", host.LoaderKexec)
 	r.now = fixedNow.Add(3 * time.Minute)
+	r.userspace = fixedNow.Add(time.Minute + 12*time.Second) // the rollback was queued at +1m
 	out, _, err = r.run(context.Background(), false)
 	if err != nil || out.Verified == nil || out.Verified.Outcome != state.OutcomeRolledBack {
 		t.Fatalf("Run() on the old kernel = %+v, %v; want rolled-back", out.Verified, err)
@@ -191,6 +192,9 @@ func TestTrialRollback(t *testing.T) {
 	}
 	if got := nextEntry(t, r); got != "" {
 		t.Errorf("next_entry = %q after the rollback; want it cleared", got)
+	}
+	if a, _ := st.LastAttempt(); !strings.HasSuffix(a.Reason, "; outages: the switch 30s, the rollback 12s") || len(upgrade.TrialTimeline(a.Trial)) != 5 {
+		t.Errorf("rolled-back attempt: %q, timeline %q; want both outages and five moments", a.Reason, upgrade.TrialTimeline(a.Trial))
 	}
 	if m := upgrade.MetricsSnapshot(upgrade.Report{}, st); m.TrialInProgress || m.RollbacksTotal != 1 || m.QuarantinedBuilds != 1 {
 		t.Errorf("metrics after the rollback: %+v; want 1 rollback, 1 quarantined build, no trial", m)

@@ -308,8 +308,8 @@ func settleRollback(ctx context.Context, env Env, st *state.State, staged state.
 	switch {
 	case back && rb != nil && why == "":
 		a.Outcome, a.Kind = state.OutcomeRolledBack, state.FailUnhealthy
-		a.Reason = fmt.Sprintf("%s failed its health gate (%s); switched back by kexec to %s and verified it (boot %s)",
-			staged.To.Release, t.Unhealthy, staged.From.Release, running.BootID)
+		a.Reason = fmt.Sprintf("%s failed its health gate (%s); switched back by kexec to %s and verified it (boot %s)%s",
+			staged.To.Release, t.Unhealthy, staged.From.Release, running.BootID, RoundTripOutage(t))
 	case back:
 		a.Outcome, a.Kind = state.OutcomeFailed, state.FailTrialFirmware
 		a.Reason = fmt.Sprintf("%s failed its health gate (%s); the rollback kexec did not come up, the machine came back on %s through the firmware: %s",
@@ -370,4 +370,21 @@ func lastLine(s string) string {
 		s = s[:200]
 	}
 	return strings.ToValidUTF8(s, "?")
+}
+
+// RoundTripOutage says how long a rolled-back trial kept the machine down:
+// kexec.target queued to the new kernel's userspace, and the rollback
+// queued to the old kernel's; "" when neither is known. It is pure.
+func RoundTripOutage(t state.Trial) string {
+	var parts []string
+	if !t.SwitchedAt.IsZero() && t.UpAt.After(t.SwitchedAt) {
+		parts = append(parts, "the switch "+t.UpAt.Sub(t.SwitchedAt).Round(100*time.Millisecond).String())
+	}
+	if rb := t.Rollback; rb != nil && !rb.QueuedAt.IsZero() && t.BackAt.After(rb.QueuedAt) {
+		parts = append(parts, "the rollback "+t.BackAt.Sub(rb.QueuedAt).Round(100*time.Millisecond).String())
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; outages: " + strings.Join(parts, ", ")
 }
