@@ -20,8 +20,9 @@ type kexecSegment struct {
 	memsz uintptr
 }
 
-// segLoad calls kexec_load(2) with the segments, or unloads with none.
-func segLoad(entry uint64, segs []Segment) error {
+// segLoad calls kexec_load(2) with the segments, or unloads with none; a
+// variable so that tests can stand in for the kernel.
+var segLoad = func(entry uint64, segs []Segment) error {
 	ks := make([]kexecSegment, len(segs))
 	for i, s := range segs {
 		ks[i] = kexecSegment{bufsz: uintptr(len(s.Data)), mem: uintptr(s.Mem.Start), memsz: uintptr(s.Mem.Size())}
