@@ -302,6 +302,38 @@ func PatchImage(image []byte) (patched []byte, oldBuild, newBuild string, err er
 	return nil, "", "", fmt.Errorf("patch kernel image: %w: %q: %w", ErrNoCandidate, oldBuild, errors.Join(tried...))
 }
 
+// PatchHeader changes one digit of image's build string in the uncompressed
+// copies only (the setup header's kernel_version and the decompressor's
+// strings), leaving the compressed kernel as it is, and recomputes the
+// CRC32. Readers of the image's header see a new build of the same release;
+// booted, it still reports the old build string. For kernels whose payload
+// PatchImage cannot patch (trixie's zstd) when the image is never booted: a
+// signed image that no longer matches its Authenticode signature.
+func PatchHeader(image []byte) (patched []byte, oldBuild, newBuild string, err error) {
+	im, err := kernel.ParseImage(image)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("patch kernel header: %w", err)
+	}
+	setup := im.SetupSize()
+	off := int64(binary.LittleEndian.Uint32(image[offPayloadOffset:]))
+	length := int64(binary.LittleEndian.Uint32(image[offPayloadLength:]))
+	start, end := int(setup+off), int(setup+off+length)
+	stream := image[start : end-4]
+	oldBuild = im.Build
+	cs := candidates(oldBuild)
+	if len(cs) == 0 {
+		return nil, "", "", fmt.Errorf("patch kernel header: %w: build string %q has no digit", ErrNoCandidate, oldBuild)
+	}
+	c := cs[0]
+	out, err := finishImage(image, im, start, end, stream, []byte(oldBuild), c)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("patch kernel header: %w", err)
+	}
+	nb := []byte(oldBuild)
+	nb[c.pos] = c.new
+	return out, oldBuild, string(nb), nil
+}
+
 // finishImage builds the patched image: the new stream in place of the old
 // one, c applied to every uncompressed copy of the build string outside
 // the payload, a new CRC32; and checks it with kernel.ParseImage.

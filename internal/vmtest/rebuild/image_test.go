@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -383,5 +385,62 @@ func TestLiteralSources(t *testing.T) {
 	// frame: magic 0-3, size 4-7, token 8, abcd 9-12, offset 13-14, token 15, xyz 16-18
 	if want := []int{9, 12, -1, -1, 16, 18}; !slices.Equal(src, want) {
 		t.Errorf("literalSources = %v; want %v", src, want)
+	}
+}
+
+// TestPatchHeader: only the uncompressed copies change; the payload stays
+// byte for byte, the result parses with the new build and a valid CRC.
+func TestPatchHeader(t *testing.T) {
+	filler := bytes.Repeat([]byte("kernel text "), 20)
+	dec := banner(debianBuild) + string(filler) + utsName(debianBuild)
+	img := synthImage(t, debianBuild, len(dec), seq(nil, []byte(dec), 0, 0))
+	patched, oldB, newB, err := PatchHeader(img)
+	if err != nil {
+		t.Fatalf("PatchHeader: %v", err)
+	}
+	if want := strings.Replace(debianBuild, "-2 (", "-9 (", 1); oldB != debianBuild || newB != want {
+		t.Errorf("PatchHeader builds %q -> %q; want %q -> %q", oldB, newB, debianBuild, want)
+	}
+	d, _, _ := decodePayload(t, patched)
+	if string(d) != dec {
+		t.Errorf("the payload changed: it decodes to %q", d)
+	}
+	im, err := kernel.ParseImage(patched)
+	if err != nil || im.Build != newB {
+		t.Errorf("ParseImage(patched) = build %q, %v; want %q", im.Build, err, newB)
+	}
+}
+
+// TestPatchHeaderRealZstd runs PatchHeader on trixie's zstd-compressed
+// cloud kernel as .ci/fetch-kernels caches it (required under CI=true).
+func TestPatchHeaderRealZstd(t *testing.T) {
+	cache := os.Getenv("KU_REAL_KERNELS")
+	if cache == "" {
+		cache = "/var/tmp/kexec-upgrade-vm/real-kernels"
+	}
+	paths, _ := filepath.Glob(filepath.Join(cache, "pkg", "linux-image-6.12.*+deb13-cloud-amd64_*_amd64", "boot", "vmlinuz-*"))
+	if len(paths) == 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no trixie 6.12 cloud image under %s: run .ci/fetch-kernels", cache)
+		}
+		t.Skipf("no trixie 6.12 cloud image under %s (.ci/fetch-kernels)", cache)
+	}
+	img, err := os.ReadFile(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := PatchImage(img); !errors.Is(err, ErrNoPayload) {
+		t.Errorf("PatchImage(%s) = %v; want ErrNoPayload (zstd)", paths[0], err)
+	}
+	patched, oldB, newB, err := PatchHeader(img)
+	if err != nil {
+		t.Fatalf("PatchHeader(%s): %v", paths[0], err)
+	}
+	im, err := kernel.ParseImage(patched)
+	if err != nil || im.Build != newB || newB == oldB {
+		t.Fatalf("ParseImage(patched) = build %q, %v; want %q (was %q)", im.Build, err, newB, oldB)
+	}
+	if a, err := kernel.CheckAuthenticode(patched); err != nil || a.Match() {
+		t.Errorf("CheckAuthenticode(patched) = %+v, %v; want a signed image that no longer matches", a, err)
 	}
 }

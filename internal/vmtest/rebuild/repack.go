@@ -51,12 +51,24 @@ type Result struct {
 // and dpkg --compare-versions, and uses a temporary directory of about
 // the package's installed size.
 func Repack(srcDeb, dstDir string) (Result, error) {
+	return repackWith(srcDeb, dstDir, PatchImage)
+}
+
+// RepackHeaderOnly is Repack with PatchHeader: a package whose image shows a
+// new build in its header but, booted, runs the old one. For tests that
+// must never boot it (a signed image that no longer matches its signature).
+func RepackHeaderOnly(srcDeb, dstDir string) (Result, error) {
+	return repackWith(srcDeb, dstDir, PatchHeader)
+}
+
+// repackWith is Repack with the given image patch.
+func repackWith(srcDeb, dstDir string, patch func([]byte) ([]byte, string, string, error)) (Result, error) {
 	work, err := os.MkdirTemp("", "kexec-upgrade-rebuild-")
 	if err != nil {
 		return Result{}, fmt.Errorf("repack %s: %w", srcDeb, err)
 	}
 	defer os.RemoveAll(work)
-	res, err := repack(srcDeb, dstDir, work)
+	res, err := repack(srcDeb, dstDir, work, patch)
 	if err != nil {
 		return Result{}, fmt.Errorf("repack %s: %w", srcDeb, err)
 	}
@@ -64,7 +76,7 @@ func Repack(srcDeb, dstDir string) (Result, error) {
 }
 
 // repack does the work of Repack in the scratch directory work.
-func repack(srcDeb, dstDir, work string) (Result, error) {
+func repack(srcDeb, dstDir, work string, patch func([]byte) ([]byte, string, string, error)) (Result, error) {
 	root := filepath.Join(work, "root")
 	if err := run("dpkg-deb", "-R", srcDeb, root); err != nil {
 		return Result{}, err
@@ -119,7 +131,7 @@ func repack(srcDeb, dstDir, work string) (Result, error) {
 	if hdr.Release != res.Release {
 		return Result{}, fmt.Errorf("%s has release %q", imagePath, hdr.Release)
 	}
-	patched, oldBuild, newBuild, err := PatchImage(image)
+	patched, oldBuild, newBuild, err := patch(image)
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", imagePath, err)
 	}
