@@ -41,8 +41,9 @@ const metricsFile = "/var/lib/prometheus/node-exporter/kexec_upgrade.prom"
 // boot sequence: status names the boot facts; with /boot unmounted the
 // installed newer kernel is refused with a reason that names /boot and stays
 // pending in status and metrics, nothing staged; mounted again, the switch
-// happens by kexec and is verified with root=UUID= kept; a plain reboot
-// afterwards comes up on the new kernel through the firmware and GRUB.
+// happens by kexec and is verified with root=UUID= kept, and the trial's
+// GRUB one-shot entry is cleared; a plain reboot afterwards comes up on the
+// new kernel through the firmware and GRUB.
 func TestGRUBGuest(t *testing.T) {
 	t.Parallel()
 	vm := productGuestWith(t, Options{Name: "grub", Clock: clockInWindow, Guest: TrixieGRUB}, closedConfig)
@@ -90,6 +91,12 @@ func TestGRUBGuest(t *testing.T) {
 	cmdline = vm.Run(t, "cat /proc/cmdline")
 	if !strings.Contains(cmdline, "root=UUID="+rootUUID) || strings.Contains(cmdline, "BOOT_IMAGE=/vmlinuz-"+oldK.Release) {
 		t.Errorf("after the switch /proc/cmdline %q: want root=UUID=%s kept and no BOOT_IMAGE= of the old kernel", strings.TrimSpace(cmdline), rootUUID)
+	}
+
+	// The trial ended healthy (issue 14): GRUB's one-shot entry of the old
+	// kernel, set before the switch, is gone.
+	if next := grubNextEntry(t, vm); next != "" {
+		t.Errorf("after the verified switch GRUB's next_entry is %q; want it cleared", next)
 	}
 
 	// A plain reboot goes through SeaBIOS and GRUB, whose default is the new kernel.
