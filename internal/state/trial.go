@@ -62,6 +62,12 @@ type Trial struct {
 	// the new kernel's systemd then pings the watchdog from its start, and
 	// the trial's end disarms it.
 	WatchdogCmdline bool `json:"watchdog_cmdline,omitempty"`
+	// KExecWatchdogSet is set when this trial changed KExecWatchdogSec;
+	// PrevKExecWatchdogSeconds and PrevRuntimeWatchdogSeconds are the old
+	// boot's values, put back when the trial's watchdog is done with.
+	KExecWatchdogSet           bool    `json:"kexec_watchdog_set,omitempty"`
+	PrevKExecWatchdogSeconds   float64 `json:"prev_kexec_watchdog_seconds,omitempty"`
+	PrevRuntimeWatchdogSeconds float64 `json:"prev_runtime_watchdog_seconds,omitempty"`
 	// OldCmdline is the old kernel's command line (/proc/cmdline before
 	// the switch, BOOT_IMAGE= and any attempt marker dropped): what a
 	// rollback runs it with.

@@ -30,6 +30,20 @@ func (b *Bus) KExecWatchdog(ctx context.Context) (time.Duration, error) {
 	return time.Duration(usec) * time.Microsecond, nil
 }
 
+// RuntimeWatchdog reads systemd's RuntimeWatchdogUSec (RuntimeWatchdogSec=):
+// how often systemd pings the hardware watchdog while running; 0 when off.
+func (b *Bus) RuntimeWatchdog(ctx context.Context) (time.Duration, error) {
+	v, err := b.property(ctx, systemdDest, systemdPath, managerIface, "RuntimeWatchdogUSec")
+	if err != nil {
+		return 0, fmt.Errorf("read systemd's RuntimeWatchdogUSec: %w", err)
+	}
+	usec, ok := v.Value().(uint64)
+	if !ok {
+		return 0, fmt.Errorf("read systemd's RuntimeWatchdogUSec: unexpected type %s", v.Signature())
+	}
+	return time.Duration(usec) * time.Microsecond, nil
+}
+
 // SetKExecWatchdog sets systemd's KExecWatchdogUSec, a writable property
 // of the manager in systemd 252 and 257 alike (bus_property_set_usec), so
 // that systemd-shutdown arms the hardware watchdog with it right before

@@ -43,6 +43,11 @@ func (b fakeBus) KExecWatchdog(ctx context.Context) (time.Duration, error) {
 	return trialOf(b.r).watchdog, nil
 }
 
+func (b fakeBus) RuntimeWatchdog(ctx context.Context) (time.Duration, error) {
+	b.r.record("bus runtime-watchdog?")
+	return 0, nil
+}
+
 func (b fakeBus) SetKExecWatchdog(ctx context.Context, d time.Duration) error {
 	b.r.record("bus kexec-watchdog " + d.String())
 	trialOf(b.r).watchdog = d

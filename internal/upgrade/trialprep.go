@@ -19,6 +19,7 @@ import (
 // without it (an old build's fake) arms no watchdog and checks no units.
 type TrialBus interface {
 	KExecWatchdog(ctx context.Context) (time.Duration, error)
+	RuntimeWatchdog(ctx context.Context) (time.Duration, error)
 	SetKExecWatchdog(ctx context.Context, d time.Duration) error
 	SetRuntimeWatchdog(ctx context.Context, d time.Duration) error
 	UnitStates(ctx context.Context, units []string) (map[string]string, error)
@@ -95,7 +96,7 @@ func (s *switchRun) armTrial(bus Bus) (Failure, bool) {
 		}
 	}
 	if t.Watchdog != "" {
-		if err := armWatchdog(s.ctx, bus, time.Duration(t.WatchdogSeconds*float64(time.Second))); err != nil {
+		if err := armWatchdog(s.ctx, bus, t); err != nil {
 			t.WatchdogErr = err.Error()
 			if s.r.Config.Watchdog.Require {
 				return Failure{Severity: Postponed, Check: CheckWatchdog, Reason: "the watchdog cannot be kept armed across the kexec (" + err.Error() + "), and [watchdog] require = true"}, false
@@ -111,22 +112,39 @@ func (s *switchRun) armTrial(bus Bus) (Failure, bool) {
 	return Failure{}, true
 }
 
-// armWatchdog sets KExecWatchdogSec unless it is already at least d.
-func armWatchdog(ctx context.Context, bus Bus, d time.Duration) error {
+// armWatchdog sets KExecWatchdogSec to the trial's timeout unless it is
+// already at least that, remembering the old boot's values.
+func armWatchdog(ctx context.Context, bus Bus, t *state.Trial) error {
 	tb, ok := bus.(TrialBus)
 	if !ok {
 		return fmt.Errorf("systemd's KExecWatchdogSec cannot be set over this connection")
 	}
-	if cur, err := tb.KExecWatchdog(ctx); err == nil && cur >= d {
+	d := time.Duration(t.WatchdogSeconds * float64(time.Second))
+	cur, err := tb.KExecWatchdog(ctx)
+	if err != nil {
+		return err
+	}
+	t.PrevKExecWatchdogSeconds = cur.Seconds()
+	if rt, err := tb.RuntimeWatchdog(ctx); err == nil {
+		t.PrevRuntimeWatchdogSeconds = rt.Seconds()
+	}
+	if cur >= d {
 		return nil
 	}
-	return tb.SetKExecWatchdog(ctx, d)
+	if err := tb.SetKExecWatchdog(ctx, d); err != nil {
+		return err
+	}
+	t.KExecWatchdogSet = true
+	return nil
 }
 
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
 // disarmWatchdog ends the watchdog's part in a trial that is over on a
-// kernel started with systemd.watchdog_sec=: systemd's runtime watchdog is
-// set to off (systemd then closes the device with the magic close, which
-// stops it) and so is KExecWatchdogSec. Failures go to stderr.
+// kernel started with systemd.watchdog_sec=: systemd's runtime and kexec
+// watchdogs go back to the old boot's values (off, usually: systemd then
+// closes the device with the magic close, which stops it). Failures go to
+// stderr.
 func disarmWatchdog(ctx context.Context, env Env, t *state.Trial) {
 	if t == nil || !t.WatchdogCmdline {
 		return
@@ -141,24 +159,24 @@ func disarmWatchdog(ctx context.Context, env Env, t *state.Trial) {
 	if !ok {
 		return
 	}
-	if err := tb.SetRuntimeWatchdog(ctx, 0); err != nil {
+	if err := tb.SetRuntimeWatchdog(ctx, seconds(t.PrevRuntimeWatchdogSeconds)); err != nil {
 		fmt.Fprintf(os.Stderr, "kexec-upgrade: the watchdog stays armed: %v\n", err)
 	}
-	if err := tb.SetKExecWatchdog(ctx, 0); err != nil {
+	if err := tb.SetKExecWatchdog(ctx, seconds(t.PrevKExecWatchdogSeconds)); err != nil {
 		fmt.Fprintf(os.Stderr, "kexec-upgrade: %v\n", err)
 	}
 }
 
 // undoTrialSetup takes back what armTrial did for a switch that did not
 // happen: GRUB's next_entry is cleared (it would make the next firmware
-// boot skip the newest kernel once) and KExecWatchdogSec set back to off.
+// boot skip the newest kernel once) and KExecWatchdogSec set back.
 // Failures are reported on stderr: neither stops a run.
 func undoTrialSetup(env Env, staged *state.Staged) {
 	if staged == nil || staged.Trial == nil {
 		return
 	}
 	clearFallback(env, staged.Trial)
-	if staged.Trial.Watchdog != "" && staged.Trial.WatchdogErr == "" {
+	if staged.Trial.KExecWatchdogSet {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		bus, err := env.Connect(ctx)
@@ -168,7 +186,7 @@ func undoTrialSetup(env Env, staged *state.Staged) {
 		}
 		defer bus.Close()
 		if tb, ok := bus.(TrialBus); ok {
-			if err := tb.SetKExecWatchdog(ctx, 0); err != nil {
+			if err := tb.SetKExecWatchdog(ctx, seconds(staged.Trial.PrevKExecWatchdogSeconds)); err != nil {
 				fmt.Fprintf(os.Stderr, "kexec-upgrade: %v\n", err)
 			}
 		}

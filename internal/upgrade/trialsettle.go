@@ -228,9 +228,12 @@ func rollBack(ctx context.Context, env Env, st *state.State, bus Bus, reason str
 		defer bus.Close()
 	}
 	if t.Watchdog != "" {
-		if err := armWatchdog(ctx, bus, time.Duration(t.WatchdogSeconds*float64(time.Second))); err != nil {
+		// The values to go back to are the first boot's, not this one's.
+		prevK, prevR := t.PrevKExecWatchdogSeconds, t.PrevRuntimeWatchdogSeconds
+		if err := armWatchdog(ctx, bus, t); err != nil {
 			fmt.Fprintf(os.Stderr, "kexec-upgrade: the rollback runs without the watchdog: %v\n", err)
 		}
+		t.PrevKExecWatchdogSeconds, t.PrevRuntimeWatchdogSeconds = prevK, prevR
 	}
 	t.Rollback.QueuedAt = env.Now()
 	if err := state.Save(env.Root, *st); err != nil {
