@@ -55,10 +55,15 @@ func (s *switchRun) prepareTrial() (Failure, bool) {
 	}
 	if t.PanicAdded || t.WatchdogCmdline {
 		marked, err := kernel.WithAttempt(c, s.attempt.ID)
-		if err != nil {
+		switch {
+		case err == nil && s.t.CmdlineMax > 0 && kernel.CheckCmdlineFor(kernel.NativeArch, marked, s.t.CmdlineMax) != nil:
+			// The additions do not fit: load the line as planned.
+			t.PanicAdded, t.WatchdogCmdline = false, false
+		case err != nil:
 			return Failure{Severity: Lasting, Check: plan.CheckCmdline, Kind: plan.CheckCmdline, Reason: err.Error()}, false
+		default:
+			s.cmdline = marked
 		}
-		s.cmdline = marked
 	}
 	if TrialNeeded(t, s.r.Config.Health) {
 		s.trial = &t
