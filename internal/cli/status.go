@@ -382,6 +382,10 @@ func printStatus(w io.Writer, r upgrade.Report, s jsonStatus) {
 	printSafety(line, s, r)
 	printTrial(line, s.Trial, r.State)
 	switch {
+	case r.State.InTrial() && r.State.Staged.Trial.Phase == state.TrialRollingBack:
+		line("Staged:", "%s (the last verified kernel), to switch back to", r.State.Staged.From)
+	case r.State.InTrial():
+		line("Staged:", "nothing: %s runs on trial (see Trial)", r.State.Staged.To.Release)
 	case r.State.Staged != nil && r.State.Staged.CurrentPhase() == state.PhaseQueued:
 		line("Staged:", "%s, awaiting verification after the switch", r.State.Staged.To)
 	case r.State.Staged != nil:
