@@ -57,7 +57,7 @@ func trialStatus(root string, r upgrade.Report) jsonTrial {
 	if refusal != "" {
 		j.WatchdogRisk = "switches are refused (check " + upgrade.CheckWatchdog + "): " + refusal
 	}
-	if st := r.State; st.InTrial() {
+	if st := r.State; trialRunning(st, r.Facts.Running.BootID) {
 		tr := st.Staged.Trial
 		j.InProgress, j.Phase, j.Waiting = true, tr.Phase, tr.Waiting
 		if !tr.Deadline.IsZero() {
@@ -73,6 +73,20 @@ func trialStatus(root string, r upgrade.Report) jsonTrial {
 	return j
 }
 
+// trialRunning reports whether a trial is under way: the gate waits or a
+// rollback runs, or the switch happened (a new boot) and the first run
+// after it has not judged it yet.
+func trialRunning(st state.State, bootID string) bool {
+	sg := st.Staged
+	switch {
+	case st.InTrial():
+		return true
+	case sg == nil || sg.Trial == nil:
+		return false
+	}
+	return sg.CurrentPhase() == state.PhaseQueued && bootID != "" && bootID != sg.OldBootID
+}
+
 // printTrial prints the trial lines of status.
 func printTrial(line func(label, format string, args ...any), j jsonTrial, st state.State) {
 	if j.InProgress {
@@ -80,6 +94,8 @@ func printTrial(line func(label, format string, args ...any), j jsonTrial, st st
 		switch j.Phase {
 		case state.TrialRollingBack:
 			line("Trial:", "%s failed its health gate (%s): switching back to %s by kexec", sg.To.Release, sg.Trial.Unhealthy, sg.From.Release)
+		case state.TrialArmed:
+			line("Trial:", "the switch to %s happened; the next run judges it", sg.To.Release)
 		default:
 			line("Trial:", "%s is on trial until its health gate passes (by %s): %s", sg.To.Release, j.Deadline, orDash(j.Waiting))
 		}

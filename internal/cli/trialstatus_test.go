@@ -51,6 +51,17 @@ func TestTrialStatus(t *testing.T) {
 	if !j.InProgress || !j.FallbackAvailable || j.WatchdogRisk != "" || j.Watchdog != "/dev/watchdog0" || j.Deadline != "2026-03-28T02:41:00Z" {
 		t.Errorf("in a trial on GRUB with a watchdog: %+v", j)
 	}
+	armed := r
+	armed.State.Staged = &state.Staged{Phase: state.PhaseQueued, OldBootID: "old", To: state.Kernel{Release: "6.12.118+deb13-cloud-amd64"},
+		Trial: &state.Trial{Phase: state.TrialArmed}}
+	armed.Facts.Running.BootID = "old"
+	if trialStatus(root, armed).InProgress {
+		t.Error("a queued switch in the same boot counts as a trial in progress")
+	}
+	armed.Facts.Running.BootID = "new"
+	if j := trialStatus(root, armed); !j.InProgress || j.Phase != state.TrialArmed {
+		t.Errorf("after the switch, before the first run judged it: %+v; want in progress", j)
+	}
 	var out strings.Builder
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(&out, "%-13s %s\n", label, fmt.Sprintf(format, args...))
