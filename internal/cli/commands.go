@@ -57,6 +57,9 @@ func (a *app) cmdRun(ctx context.Context, args []string, adjust func(*app)) erro
 			fmt.Fprintf(a.stdout, "last switch: %s\n", describeAttempt(*v))
 		}
 		printDecision(a.stdout, out.Report.Decision)
+		if v := out.Verified; v != nil && v.Outcome == state.OutcomeTrial {
+			fmt.Fprintf(a.stdout, "trial boot of %s in progress: nothing else switches until it ends\n", v.To.Release)
+		}
 	}
 	switch {
 	case out.Switching:
