@@ -401,9 +401,13 @@ func kexecByHand(t *testing.T, vm *VM, dirty, flush bool) benchRun {
 	}
 	note := cur + " → " + to.Release
 	if dirty {
-		// Writeback held off: the pages stay dirty until the switch.
+		// Writeback held off: the pages stay dirty until the switch. A new
+		// file each time: ext4 (auto_da_alloc) writes a file that was
+		// truncated and rewritten out when it is closed, and the second
+		// run of 2026-12-03 had 0 MB dirty that way.
 		out := vm.Run(t, "sysctl -q -w vm.dirty_background_ratio=80 vm.dirty_ratio=90 vm.dirty_expire_centisecs=360000 && "+
-			fmt.Sprintf("dd if=/dev/zero of=/var/tmp/ku-dirty bs=1M count=%d status=none && ", dirtyMB)+
+			"rm -f /var/tmp/ku-dirty-* && sync && "+
+			fmt.Sprintf("dd if=/dev/zero of=/var/tmp/ku-dirty-$(date +%%s) bs=1M count=%d status=none && ", dirtyMB)+
 			"awk '/^Dirty:/ {print $2}' /proc/meminfo")
 		kb, _ := strconv.Atoi(strings.TrimSpace(out))
 		note += fmt.Sprintf(", %d MB dirty", kb/1024)
