@@ -343,10 +343,11 @@ func (vm *VM) WaitBooted(t *testing.T, timeout time.Duration) (release, bootID s
 	return vm.WaitBootedSince(t, vm.SerialMark(), timeout)
 }
 
-// WaitBootedSince waits for a KU-BOOTED line at or after mark, then for ssh.
+// WaitBootedSince waits for a KU-BOOTED line at or after mark, then for ssh. A guest that
+// boots through firmware gets more time (image.firmwareAllowance).
 func (vm *VM) WaitBootedSince(t *testing.T, mark int, timeout time.Duration) (release, bootID string) {
 	t.Helper()
-	line := vm.WaitSerialSince(t, mark, bootedLine, timeout)
+	line := vm.WaitSerialSince(t, mark, bootedLine, timeout+vm.img.firmwareAllowance())
 	m := bootedLine.FindStringSubmatch(line)
 	release, bootID = m[1], m[2]
 	vm.mu.Lock()
