@@ -4,6 +4,7 @@ package vmtest
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -62,6 +63,8 @@ func TestGRUBGuest(t *testing.T) {
 		t.Errorf("status boot: firmware %q, bootloader %q; want bios and grub", b.Firmware, b.Bootloader)
 	}
 
+	// node_exporter's textfile directory: the package writes its metrics there when it exists.
+	vm.Run(t, "install -d -m 0755 "+filepath.Dir(metricsFile))
 	newK := installNewKernel(t, vm)
 	// The kernel's postinst ran update-grub: GRUB's first entry is the new kernel.
 	if first := vm.Run(t, "grep -m1 -o 'vmlinuz-[^ ]*' /boot/grub/grub.cfg"); !strings.Contains(first, newK.Release) {
