@@ -23,7 +23,13 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	var wg sync.WaitGroup
 	if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "" {
-		chains := [][]Guest{{Bookworm, BookwormBackports}, {Trixie, TrixieBackports, TrixieGRUB}}
+		chains := [][]Guest{{Bookworm, BookwormBackports}, {Trixie, TrixieBackports}}
+		if firmwareRows() {
+			chains[1] = append(chains[1], TrixieGRUB)
+		}
+		if secureBootRow() {
+			chains = append(chains, []Guest{TrixieSecureBoot})
+		}
 		if arm64Row() {
 			// The arm64 image builds under qemu-user-static in about 22 minutes from an
 			// empty cache: start it at once, beside the others (its own build lock).

@@ -3,7 +3,6 @@
 package vmtest
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,7 +24,7 @@ import (
 // under TCG and the guest's two kernel installs make it the suite's longest
 // scenario (see README, "The VM suite").
 func TestSecureBootGuest(t *testing.T) {
-	if os.Getenv("KU_VM_SECURE_BOOT") != "1" {
+	if !secureBootRow() {
 		t.Skip("set KU_VM_SECURE_BOOT=1 to run the UEFI Secure Boot guest")
 	}
 	t.Parallel()

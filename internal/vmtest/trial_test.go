@@ -93,7 +93,10 @@ var kernelPanic = regexp.MustCompile(`Kernel panic`)
 //     entry (set before the switch) boots the old kernel once; the trial is
 //     recorded as failed through the firmware, the build quarantined, nothing
 //     staged, no second attempt.
+//
+// It runs with KU_VM_FIRMWARE=1 (see TestGRUBGuest).
 func TestTrialBoot(t *testing.T) {
+	requireFirmwareRows(t)
 	t.Parallel()
 	vm := productGuestWith(t, Options{Name: "trial", Clock: clockInWindow, Guest: TrixieGRUB}, closedConfig)
 	oldK, _ := vm.Kernels()
