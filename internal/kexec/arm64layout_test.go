@@ -244,6 +244,28 @@ func TestBuildArm64(t *testing.T) {
 			checkBoot(t, boot, ram, image, initrd, cmdline)
 		})
 	}
+	t.Run("guest_iomem", func(t *testing.T) {
+		// The arm64 VM guest's own /proc/iomem, read as root.
+		b, err := os.ReadFile("testdata/guest-trixie-arm64.iomem")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ram, err := ParseIomem(string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		boot, err := BuildArm64(ram, readDTB(t, "guest-trixie-arm64.dtb.gz"), image, debianHeader, initrd, cmdline, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first hole that holds everything: from the end of the reserved
+		// range after the running kernel's code to its initrd (the running
+		// kernel's own pages are fair game: kexec moves them out of the way).
+		if boot.Layout.Kernel.Start != 0x41e00000 {
+			t.Fatalf("kernel at 0x%x, want 0x41e00000", boot.Layout.Kernel.Start)
+		}
+		checkBoot(t, boot, ram, image, initrd, cmdline)
+	})
 	t.Run("memreserve_kept_free", func(t *testing.T) {
 		f, err := ParseFDT(readDTB(t, "qemu-virt.dtb"))
 		if err != nil {

@@ -2,8 +2,10 @@ package kexec
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"reflect"
 	"strings"
@@ -16,6 +18,15 @@ func readDTB(t testing.TB, name string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if strings.HasSuffix(name, ".gz") {
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err = io.ReadAll(zr); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return b
 }
 
@@ -23,7 +34,7 @@ func readDTB(t testing.TB, name string) []byte {
 // (-M virt,dumpdtb=, written back compact by Bytes, which dtc decompiles
 // to the same source) and what the arm64 VM guest's kernel shows in
 // /sys/firmware/fdt (its kaslr-seed zeroed, its rng-seed blanked with NOPs).
-var realDTBs = []string{"qemu-virt.dtb"}
+var realDTBs = []string{"qemu-virt.dtb", "guest-trixie-arm64.dtb.gz"}
 
 func TestFDTRoundTrip(t *testing.T) {
 	for _, name := range realDTBs {
