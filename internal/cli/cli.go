@@ -160,7 +160,7 @@ func (a *app) setup(root string, adjust func(*app)) {
 			}
 			return b, nil
 		},
-		Loader:     kexec.Loader{Root: root},
+		Loader:     kexec.Loader{Root: root, SegmentLoad: os.Getenv(kexec.SegmentLoadEnv) == "1"},
 		Journal:    systemd.Journal{},
 		LockHolder: func() (string, error) { return host.LockHolder(root) },
 		Hooks:      hooks.Host{Root: root, Owner: 0},

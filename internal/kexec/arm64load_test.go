@@ -69,11 +69,13 @@ func TestLoadArm64FallsBackToKexecLoad(t *testing.T) {
 		fileErr   error
 		lockdown  string
 		segErr    error
+		off       bool // SegmentLoad not set
 		wantSeg   bool
 		wantKind  error
 		wantInErr string
 	}{
 		{name: "enosys_uses_kexec_load", arch: kernel.ArchARM64, fileErr: syscall.ENOSYS, wantSeg: true},
+		{name: "enosys_refused_without_opt_in", arch: kernel.ArchARM64, fileErr: syscall.ENOSYS, off: true, wantKind: ErrUnsupported, wantInErr: "CONFIG_KEXEC_FILE"},
 		{name: "kexec_file_load_works", arch: kernel.ArchARM64, fileErr: nil},
 		{name: "einval_is_not_retried", arch: kernel.ArchARM64, fileErr: syscall.EINVAL, wantKind: ErrRejectedImage},
 		{name: "amd64_enosys_is_final", arch: kernel.ArchAMD64, fileErr: syscall.ENOSYS, wantKind: ErrUnsupported},
@@ -94,7 +96,7 @@ func TestLoadArm64FallsBackToKexecLoad(t *testing.T) {
 			}
 			k := &fakeKernel{fileErr: tt.fileErr, segErr: tt.segErr}
 			k.install(t)
-			err := Loader{Root: root, Arch: tt.arch}.Load(image, initrd, cmdline)
+			err := Loader{Root: root, Arch: tt.arch, SegmentLoad: !tt.off}.Load(image, initrd, cmdline)
 			if tt.wantKind == nil && err != nil {
 				t.Fatalf("Load: %v", err)
 			}

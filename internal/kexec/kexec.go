@@ -126,7 +126,18 @@ type Loader struct {
 	// Arch is the architecture whose image formats and errnos apply;
 	// kernel.NativeArch when empty.
 	Arch kernel.Arch
+	// SegmentLoad lets an arm64 kernel without kexec_file_load be staged
+	// through kexec_load. Off by default: on an emulated trixie arm64
+	// guest that path made the kernel oops in trans_pgd_create_copy
+	// (machine_kexec_post_load), so until it is proven a Debian arm64
+	// kernel is refused with the ENOSYS reason instead (fail safe).
+	SegmentLoad bool
 }
+
+// SegmentLoadEnv is the environment variable that turns Loader.SegmentLoad
+// on ("1"): an experimental opt-in for arm64 kernels without
+// CONFIG_KEXEC_FILE, set in a drop-in of the service.
+const SegmentLoadEnv = "KEXEC_UPGRADE_EXPERIMENTAL_KEXEC_LOAD"
 
 func (l Loader) arch() kernel.Arch {
 	if l.Arch == "" {
@@ -142,15 +153,15 @@ func (l Loader) arch() kernel.Arch {
 // Image.gz or EFI zboot) is read through its descriptor, checked and
 // unpacked again, and the Image is staged from a sealed memory file.
 //
-// On arm64, a kernel that answers kexec_file_load with ENOSYS (no
-// CONFIG_KEXEC_FILE) gets the same descriptors through kexec_load
-// instead: the kernel's own answer decides, so a kernel that has
-// kexec_file_load (and can check signatures under lockdown) keeps it,
+// On arm64 with SegmentLoad, a kernel that answers kexec_file_load with
+// ENOSYS (no CONFIG_KEXEC_FILE) gets the same descriptors through
+// kexec_load instead: the kernel's own answer decides, so a kernel that
+// has kexec_file_load (and can check signatures under lockdown) keeps it,
 // and no configuration file has to be found and trusted. Under lockdown
 // kexec_load is refused before it is tried.
 func (l Loader) Load(image, initrd *os.File, cmdline string) error {
 	err := l.fileLoad(image, initrd, cmdline)
-	if l.arch() == kernel.ArchARM64 && errors.Is(err, syscall.ENOSYS) {
+	if l.SegmentLoad && l.arch() == kernel.ArchARM64 && errors.Is(err, syscall.ENOSYS) {
 		return l.segmentLoad(image, initrd, cmdline)
 	}
 	return err

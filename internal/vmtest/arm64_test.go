@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kexec-upgrade/kexec-upgrade/internal/kexec"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
 )
 
@@ -66,6 +67,8 @@ func TestARM64SwitchAndRefusal(t *testing.T) {
 	oldK, _ := vm.Kernels()
 	vm.CopyIn(t, builtARM64Deb(t), "/root/kexec-upgrade.deb")
 	vm.Run(t, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/kexec-upgrade.deb >/dev/null")
+	// Debian's arm64 kernels lack kexec_file_load; staging through kexec_load is an opt-in.
+	vm.Run(t, "mkdir -p /etc/systemd/system/kexec-upgrade.service.d && printf '[Service]\nEnvironment="+kexec.SegmentLoadEnv+"=1\n' >/etc/systemd/system/kexec-upgrade.service.d/50-kexec-load.conf && systemctl daemon-reload")
 	if got := strings.TrimSpace(vm.Run(t, "systemctl is-enabled kexec-upgrade.timer")); got != "enabled" {
 		t.Fatalf("after installing the package, kexec-upgrade.timer is %q; want enabled", got)
 	}
