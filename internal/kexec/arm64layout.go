@@ -2,6 +2,7 @@ package kexec
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -69,6 +70,14 @@ func ParseIomem(data string) ([]Range, error) {
 	for _, r := range ram {
 		if r.Start == 0 && r.End == 1 {
 			return nil, fmt.Errorf("%w: every address reads 0 (reading them needs CAP_SYS_ADMIN)", ErrIomemHidden)
+		}
+	}
+	// The kernel never lists overlapping top-level resources: a file that
+	// does is not /proc/iomem, and no layout is built from it.
+	slices.SortFunc(ram, func(a, b Range) int { return cmp.Compare(a.Start, b.Start) })
+	for i := 1; i < len(ram); i++ {
+		if ram[i].Start < ram[i-1].End {
+			return nil, fmt.Errorf("/proc/iomem: System RAM %x-%x overlaps %x-%x", ram[i].Start, ram[i].End-1, ram[i-1].Start, ram[i-1].End-1)
 		}
 	}
 	return Subtract(ram, reserved), nil
