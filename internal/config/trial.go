@@ -60,15 +60,9 @@ func (v *validator) watchdog(w *Watchdog, val any) {
 				w.Require = b
 			}
 		case "timeout":
-			d, ok := v.duration(key, val)
-			if !ok {
-				return
+			if d, ok := v.durationWithin(key, val, minWatchdogTimeout, maxWatchdogTimeout); ok {
+				w.Timeout = d
 			}
-			if d < minWatchdogTimeout || d > maxWatchdogTimeout {
-				v.add(key, fmt.Sprintf("%s is not between %s and %s", d, minWatchdogTimeout, maxWatchdogTimeout))
-				return
-			}
-			w.Timeout = d
 		default:
 			v.unknown(key)
 		}
@@ -101,15 +95,9 @@ func (v *validator) health(h *Health, val any) {
 			}
 			h.Command = argv
 		case "deadline":
-			d, ok := v.duration(key, val)
-			if !ok {
-				return
+			if d, ok := v.durationWithin(key, val, minHealthDeadline, maxHealthDeadline); ok {
+				h.Deadline = d
 			}
-			if d < minHealthDeadline || d > maxHealthDeadline {
-				v.add(key, fmt.Sprintf("%s is not between %s and %s", d, minHealthDeadline, maxHealthDeadline))
-				return
-			}
-			h.Deadline = d
 		case "degraded_unhealthy":
 			if b, ok := v.boolean(key, val); ok {
 				h.DegradedUnhealthy = b
@@ -160,4 +148,18 @@ func validUnitName(s string) bool {
 		}
 	}
 	return true
+}
+
+// durationWithin reads a duration that must lie in [lo, hi]; a value
+// outside is reported with its key and the bounds.
+func (v *validator) durationWithin(key string, val any, lo, hi time.Duration) (time.Duration, bool) {
+	d, ok := v.duration(key, val)
+	if !ok {
+		return 0, false
+	}
+	if d < lo || d > hi {
+		v.add(key, fmt.Sprintf("%s is not between %s and %s", d, lo, hi))
+		return 0, false
+	}
+	return d, true
 }
