@@ -134,6 +134,7 @@ func TestFleetLockAndMetrics(t *testing.T) {
 	// The kernel's postinst starts a run at once: the slot is taken by
 	// another host, so it postpones on the fleet lock. Then an admin pauses.
 	newK := installNewKernel(t, vm)
+	waitRunEnded(t, vm)
 	vm.Run(t, `kexec-upgrade pause --for 90s --reason "vm freeze"`)
 
 	runOnce(t, vm)

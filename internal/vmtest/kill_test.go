@@ -36,7 +36,7 @@ func killedAfterLoad(t *testing.T, vm *VM, oldK, newK KernelInfo) {
 	// Only this scenario starts runs now: not the timer, not a changed
 	// configuration (kexec-upgrade.path), not a run's own transient timer.
 	vm.Run(t, "systemctl stop kexec-upgrade.timer kexec-upgrade.path 'kexec-upgrade-at-*.timer'")
-	vm.Run(t, "for i in $(seq 600); do systemctl is-active -q kexec-upgrade.service || exit 0; sleep 1; done; exit 1")
+	waitRunEnded(t, vm)
 	now := guestTime(t, vm)
 	open := fmt.Sprintf("min_uptime = \"0s\"\n\n[[window]]\nstart = %q\nend = %q\ntime_zone = \"UTC\"\n",
 		now.Add(-time.Hour).Format("15:04"), now.Add(3*time.Hour).Format("15:04"))

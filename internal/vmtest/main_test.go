@@ -23,10 +23,7 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	var wg sync.WaitGroup
 	if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "" {
-		chains := [][]Guest{{Bookworm, BookwormBackports}, {Trixie, TrixieBackports}}
-		if firmwareRows() {
-			chains[1] = append(chains[1], TrixieGRUB)
-		}
+		chains := [][]Guest{{Bookworm, BookwormBackports}, {Trixie, TrixieBackports, TrixieGRUB}}
 		if secureBootRow() {
 			chains = append(chains, []Guest{TrixieSecureBoot})
 		}

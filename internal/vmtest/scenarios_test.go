@@ -152,6 +152,20 @@ func runOnce(t *testing.T, vm *VM) {
 	vm.Try("systemctl start kexec-upgrade.service")
 }
 
+// waitRunEnded waits until no run of the service is queued or running, for
+// example the one a kernel package's postinst hook started with --no-block:
+// a `systemctl start` while that one is still running would join it instead
+// of starting a run that sees what the scenario changed since.
+func waitRunEnded(t *testing.T, vm *VM) {
+	t.Helper()
+	vm.Run(t, `for i in $(seq 600); do
+  s=$(systemctl show -P ActiveState kexec-upgrade.service)
+  if [ "$s" != activating ] && [ "$s" != deactivating ] && [ -z "$(systemctl list-jobs --no-legend kexec-upgrade.service)" ]; then exit 0; fi
+  sleep 1
+done
+echo "kexec-upgrade.service still $s after 10 minutes" >&2; exit 1`)
+}
+
 // events returns the journal events of a kind, oldest first.
 func events(t *testing.T, vm *VM, kind string) []map[string]string {
 	t.Helper()
@@ -281,8 +295,15 @@ func assertDecision(t *testing.T, vm *VM, action, check, kind string, want ...st
 // for the timer's first run after boot to verify it, and checks the evidence.
 func switchAndVerify(t *testing.T, vm *VM, mark int, want KernelInfo) attemptView {
 	t.Helper()
+	return switchAndVerifyBy(t, vm, mark, want, "systemctl start --no-block kexec-upgrade.service")
+}
+
+// switchAndVerifyBy is switchAndVerify with the run started by start, a
+// guest command that must not wait for the switch (the guest goes away).
+func switchAndVerifyBy(t *testing.T, vm *VM, mark int, want KernelInfo, start string) attemptView {
+	t.Helper()
 	oldRelease, oldBootID := vm.LastBoot()
-	vm.Try("systemctl start --no-block kexec-upgrade.service")
+	vm.Try(start)
 	vm.WaitSerialSince(t, mark, kexecStarting, BootTimeout)
 	rel, bootID := vm.WaitBootedSince(t, mark, BootTimeout)
 	if rel != want.Release || bootID == oldBootID {

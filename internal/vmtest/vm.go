@@ -28,8 +28,13 @@ const (
 	sshReadyTimeout = 2 * time.Minute
 	// commandTimeout bounds one ssh command of Try and Run.
 	commandTimeout = 10 * time.Minute
-	// serialTailLines is how much of the console a failure shows.
-	serialTailLines = 60
+	// serialTailLines is how much of the console a harness failure shows,
+	// before its message.
+	serialTailLines = 40
+	// cleanupTailLines is how much a failed test's cleanup shows after the
+	// test's own messages: little, so those stay in sight of a CI log's last
+	// lines (serial.log in the log directory has all of it).
+	cleanupTailLines = 12
 )
 
 // bootedLine matches the line the guest's ku-booted.service writes to the console.
@@ -122,8 +127,8 @@ func Start(t *testing.T, opt Options) *VM {
 	t.Cleanup(func() {
 		vm.kill()
 		if t.Failed() && vm.console != nil && !vm.tailShown.Load() {
-			t.Logf("VM %s: last %d serial lines:\n%s\nlogs: %s", vm.name, serialTailLines,
-				strings.Join(vm.console.tail(serialTailLines), "\n"), vm.logDir)
+			t.Logf("VM %s: last %d serial lines:\n%s\nlogs: %s", vm.name, cleanupTailLines,
+				strings.Join(vm.console.tail(cleanupTailLines), "\n"), vm.logDir)
 		}
 		vm.mu.Lock()
 		vm.cmdLog.Close()
@@ -276,8 +281,8 @@ func (vm *VM) exitStatus() string {
 func (vm *VM) fatalf(t *testing.T, format string, args ...any) {
 	t.Helper()
 	vm.tailShown.Store(true)
-	t.Fatalf("VM %s: %s\nlast %d serial lines:\n%s\nlogs: %s", vm.name, fmt.Sprintf(format, args...),
-		serialTailLines, strings.Join(vm.console.tail(serialTailLines), "\n"), vm.logDir)
+	t.Fatalf("VM %s: last %d serial lines:\n%s\nlogs: %s\nVM %s: %s", vm.name, serialTailLines,
+		strings.Join(vm.console.tail(serialTailLines), "\n"), vm.logDir, vm.name, fmt.Sprintf(format, args...))
 }
 
 // LogDir returns the directory of this guest's logs (serial.log, qemu.log, commands.log).
