@@ -60,7 +60,7 @@ func killedAfterLoad(t *testing.T, vm *VM, oldK, newK KernelInfo) {
 	}
 
 	// The window closes; the next run must undo what the killed one staged.
-	writeConfig(t, vm, "50-scenario.toml", scenarioConfig)
+	writeConfig(t, vm, "50-scenario.toml", closedConfig)
 	runOnce(t, vm)
 	assertNothingStaged(t, vm)
 	if s := status(t, vm); s.Staged {

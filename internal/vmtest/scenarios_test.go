@@ -387,13 +387,10 @@ func TestSwitchInWindow(t *testing.T) {
 	}
 }
 
-// TestWindowClosed: with the window closed nothing happens and status says
-// when it opens; then the same guest runs the kill scenario (killedAfterLoad).
-func TestWindowClosed(t *testing.T) {
-	t.Parallel()
-	vm := productGuest(t, "window-closed", clockOutWindow, scenarioConfig)
-	oldK, _ := vm.Kernels()
-	newK := installNewKernel(t, vm)
+// windowClosedPostpones: with the window closed a run neither stages nor
+// switches, and status and the journal say when the window opens; a second
+// run with nothing changed logs nothing new.
+func windowClosedPostpones(t *testing.T, vm *VM, oldK, newK KernelInfo) {
 	runOnce(t, vm)
 	assertRunning(t, vm, oldK.Release)
 	assertNothingStaged(t, vm)
@@ -401,27 +398,27 @@ func TestWindowClosed(t *testing.T) {
 	if s.Target == nil || s.Target.Release != newK.Release || !s.Target.New {
 		t.Errorf("status: target %+v; want the pending %s", s.Target, newK.Release)
 	}
-	assertDecision(t, vm, "postpone", "window", systemd.EventPostponed, "Sat 2030-01-05 02:00")
-	if s.Decision.RetryAt == nil || !strings.HasPrefix(*s.Decision.RetryAt, "2030-01-05T02:00:00") {
-		t.Errorf("status: retry_at %v; want the window's opening 2030-01-05T02:00:00Z", s.Decision.RetryAt)
+	// closedConfig's window is on Mondays; the guest's clock is Saturday 2030-01-05.
+	assertDecision(t, vm, "postpone", "window", systemd.EventPostponed, "Mon 2030-01-07 02:00")
+	if s.Decision.RetryAt == nil || !strings.HasPrefix(*s.Decision.RetryAt, "2030-01-07T02:00:00") {
+		t.Errorf("status: retry_at %v; want the window's opening 2030-01-07T02:00:00Z", s.Decision.RetryAt)
 	}
 	text := vm.Run(t, "kexec-upgrade status")
-	if !strings.Contains(text, newK.Release) || !strings.Contains(text, "2030-01-05") {
+	if !strings.Contains(text, newK.Release) || !strings.Contains(text, "2030-01-07") {
 		t.Errorf("kexec-upgrade status does not name %s and the window's date:\n%s", newK.Release, text)
 	}
-	// A second run with nothing changed logs nothing new.
 	before := len(events(t, vm, systemd.EventPostponed))
 	runOnce(t, vm)
 	if after := len(events(t, vm, systemd.EventPostponed)); after != before {
 		t.Errorf("journal: %d postponed events after a second identical run, %d before; want no new one", after, before)
 	}
-	// The same boot, for issue 11's kill scenario: last, as it reboots.
-	t.Run("killed_after_load", func(t *testing.T) { killedAfterLoad(t, vm, oldK, newK) })
 }
 
-// TestRefusals runs the refusals that leave the guest as it was on one
-// guest, in turn, each restoring what it broke: every boot and kernel
-// install costs minutes under TCG.
+// TestRefusals runs, on one guest and in turn, the window-closed postpone,
+// the refusals that leave the guest as it was (each restoring what it
+// broke), issue 11's kill scenario (which reboots the guest through the
+// firmware) and, last, kexec_load_disabled: every boot and kernel install
+// costs minutes under TCG.
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	// Closed while the kernel installs and between the checks: the runs the
@@ -439,6 +436,7 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("system state after the refusal: %s; want running", state)
 		}
 	}
+	t.Run("window_closed", func(t *testing.T) { windowClosedPostpones(t, vm, oldK, newK) })
 	t.Run("truncated_image", func(t *testing.T) {
 		vm.Run(t, "truncate -s 300000 "+image)
 		setWindow(t, vm, true)
@@ -479,6 +477,10 @@ func TestRefusals(t *testing.T) {
 		vm.Run(t, "rm /etc/kexec-upgrade/config.d/60-bad.toml && systemctl reset-failed kexec-upgrade.service")
 		after(t)
 	})
+	if n := len(events(t, vm, systemd.EventStaged)); n != 0 {
+		t.Errorf("journal: %d staged events after the refusals; want none", n)
+	}
+	t.Run("killed_after_load", func(t *testing.T) { killedAfterLoad(t, vm, oldK, newK) })
 	// Last: kexec_load_disabled cannot be turned off again before a reboot.
 	t.Run("kexec_load_disabled", func(t *testing.T) {
 		vm.Run(t, "sysctl -q -w kernel.kexec_load_disabled=1")
@@ -487,9 +489,6 @@ func TestRefusals(t *testing.T) {
 		assertDecision(t, vm, "refuse", "kexec-allowed", systemd.EventRefused, "kexec_load_disabled")
 		after(t)
 	})
-	if n := len(events(t, vm, systemd.EventStaged)); n != 0 {
-		t.Errorf("journal: %d staged events; want none", n)
-	}
 }
 
 // slowDeb builds a package whose preinst holds dpkg until /run/ku-release
@@ -524,6 +523,12 @@ func TestStagedKernelNeverCameUp(t *testing.T) {
 	t.Parallel()
 	vm := productGuest(t, "never-came-up", clockInWindow, scenarioConfig)
 	oldK, _ := vm.Kernels()
+	_, firstBootID := vm.LastBoot()
+	beforeReset := guestTime(t, vm)
+	if beforeReset.Before(clockInWindow) || beforeReset.After(clockInWindow.Add(BootTimeout+time.Minute)) {
+		t.Errorf("guest clock after the first boot = %s; want shortly after Options.Clock %s",
+			beforeReset.Format(time.RFC3339), clockInWindow.Format(time.RFC3339))
+	}
 	// A service whose stop hangs keeps the switch in its shutdown phase
 	// long enough to cold-boot the machine instead, as a hang would.
 	vm.Run(t, `systemd-run --unit=ku-slow-stop -p TimeoutStopSec=10min -p RemainAfterExit=yes -p ExecStop="/bin/sh -c 'echo KU-STOPPING > /dev/ttyS0; sleep 600'" /bin/true`)
@@ -532,10 +537,11 @@ func TestStagedKernelNeverCameUp(t *testing.T) {
 	vm.Try("systemctl start --no-block kexec-upgrade.service")
 	vm.WaitSerialSince(t, mark, stoppingLine, BootTimeout)
 	vm.PowerCycle(t)
-	rel, _ := vm.WaitBootedSince(t, mark, BootTimeout)
+	rel, bootID := vm.WaitBootedSince(t, mark, BootTimeout)
 	if rel != oldK.Release {
 		t.Fatalf("after the cold boot: %s; want the old kernel %s", rel, oldK.Release)
 	}
+	assertColdBoot(t, vm, oldK, firstBootID, bootID, beforeReset)
 	a := waitOutcome(t, vm)
 	if a.Outcome != "failed" || a.Kind != "booted-old-kernel" || a.To.Release != newK.Release {
 		t.Errorf("history: last attempt %s:%s → %s; want failed:booted-old-kernel → %s", a.Outcome, a.Kind, a.To.Release, newK.Release)
