@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -45,4 +46,32 @@ func lock(root string) (func(), error) {
 		return nil, fmt.Errorf("run lock %s: %w", path, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// adminLockWait bounds how long an admin's command (pause, resume) waits for
+// a run in progress to release the lock: a run takes seconds, or a few
+// minutes when a hook or the FleetLock server is slow, and a script that
+// pauses a host must not fail because a timer's run happened to be going.
+var adminLockWait = 3 * time.Minute
+
+// adminLockPoll is how often the admin's command tries the lock again.
+var adminLockPoll = 200 * time.Millisecond
+
+// lockWaiting takes the run lock like lock, waiting up to wait for a run in
+// progress to release it; waiting is called once, when it first has to wait.
+func lockWaiting(root string, wait time.Duration, waiting func()) (func(), error) {
+	deadline := time.Now().Add(wait)
+	for first := true; ; first = false {
+		unlock, err := lock(root)
+		if !errors.Is(err, ErrBusy) {
+			return unlock, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w (waited %v for it to end; see systemctl status kexec-upgrade.service)", err, wait)
+		}
+		if first && waiting != nil {
+			waiting()
+		}
+		time.Sleep(adminLockPoll)
+	}
 }

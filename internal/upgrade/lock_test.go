@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLock(t *testing.T) {
@@ -63,5 +64,52 @@ func TestLock(t *testing.T) {
 		if _, err := os.Lstat(target); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("the link's target was created (lstat: %v)", err)
 		}
+	})
+}
+
+func TestLockWaiting(t *testing.T) {
+	t.Run("takes_the_lock_once_the_run_ends", func(t *testing.T) {
+		root := t.TempDir()
+		unlockRun, err := lock(root)
+		if err != nil {
+			t.Fatalf("lock: %v", err)
+		}
+		waited := make(chan struct{})
+		got := make(chan error, 1)
+		go func() {
+			unlock, err := lockWaiting(root, time.Hour, func() { close(waited) })
+			if err == nil {
+				unlock()
+			}
+			got <- err
+		}()
+		<-waited // the admin's command found the run's lock held
+		unlockRun()
+		if err := <-got; err != nil {
+			t.Errorf("lockWaiting after the run ended = %v; want the lock", err)
+		}
+	})
+	t.Run("gives_up_after_the_bound", func(t *testing.T) {
+		root := t.TempDir()
+		unlockRun, err := lock(root)
+		if err != nil {
+			t.Fatalf("lock: %v", err)
+		}
+		defer unlockRun()
+		calls := 0
+		_, err = lockWaiting(root, 0, func() { calls++ })
+		if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "systemctl status kexec-upgrade.service") {
+			t.Errorf("lockWaiting while held = %v; want ErrBusy naming where to look", err)
+		}
+		if calls != 0 {
+			t.Errorf("waiting called %d times with no time to wait; want 0", calls)
+		}
+	})
+	t.Run("idle_lock_at_once", func(t *testing.T) {
+		unlock, err := lockWaiting(t.TempDir(), 0, func() { t.Error("waited for an idle lock") })
+		if err != nil {
+			t.Fatalf("lockWaiting = %v", err)
+		}
+		unlock()
 	})
 }

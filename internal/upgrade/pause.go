@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/kexec-upgrade/kexec-upgrade/internal/plan"
@@ -77,7 +78,9 @@ func pauseEvent(what string, p state.Pause, msg string) systemd.Event {
 // withState changes the state file under the run lock. A corrupt state
 // file is an error: an admin's command must not silently replace it.
 func withState(env Env, change func(*state.State)) error {
-	unlock, err := lock(env.Root)
+	unlock, err := lockWaiting(env.Root, adminLockWait, func() {
+		fmt.Fprintln(os.Stderr, "kexec-upgrade: waiting for the run in progress to end…")
+	})
 	if err != nil {
 		return err
 	}
