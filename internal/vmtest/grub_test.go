@@ -4,7 +4,6 @@ package vmtest
 
 import (
 	"encoding/json"
-	"os"
 	"testing"
 )
 
@@ -28,9 +27,6 @@ func statusBoot(t *testing.T, vm *VM) bootView {
 	}
 	return s.Boot
 }
-
-// secureBootRow reports whether the UEFI Secure Boot scenario runs (KU_VM_SECURE_BOOT=1).
-func secureBootRow() bool { return os.Getenv("KU_VM_SECURE_BOOT") == "1" }
 
 // metricsFile is where the package writes its metrics (node_exporter's
 // textfile collector directory on Debian).

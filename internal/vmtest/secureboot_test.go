@@ -19,14 +19,7 @@ import (
 // string patched in the image's header), so no longer validly signed, is refused before any load with a reason that
 // names Secure Boot and the image, nothing staged, and not retried; the newer
 // signed Debian kernel switches by kexec and is verified, still in lockdown.
-//
-// It runs with KU_VM_SECURE_BOOT=1 (not in `make test` yet): OVMF with SMM
-// under TCG and the guest's two kernel installs make it the suite's longest
-// scenario (see README, "The VM suite").
 func TestSecureBootGuest(t *testing.T) {
-	if !secureBootRow() {
-		t.Skip("set KU_VM_SECURE_BOOT=1 to run the UEFI Secure Boot guest")
-	}
 	t.Parallel()
 	vm := productGuestWith(t, Options{Name: "secure-boot", Clock: clockInWindow, Guest: TrixieSecureBoot}, closedConfig)
 	oldK, _ := vm.Kernels()

@@ -18,7 +18,10 @@ const defaultMaxVMs = 2
 // acquireSlot blocks until one of KU_VM_MAX slots is free and returns its release
 // function. Slots are file locks under the cache directory, so the limit holds across
 // parallel tests and across test processes, and a crashed process frees its slot.
-func acquireSlot(t *testing.T) func() {
+// A first waiter (a scenario that runs for 20 minutes or more) takes the next free
+// slot before the others, so that it does not start last and become the suite's
+// tail while the other slot idles.
+func acquireSlot(t *testing.T, first bool) func() {
 	t.Helper()
 	max := defaultMaxVMs
 	if s := os.Getenv("KU_VM_MAX"); s != "" {
@@ -32,10 +35,15 @@ func acquireSlot(t *testing.T) func() {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("create VM slot directory: %v", err)
 	}
+	queue, err := joinQueue(filepath.Join(dir, "first.lock"), first)
+	if err != nil {
+		t.Fatalf("VM slot queue: %v", err)
+	}
+	defer queue.Close()
 	start := time.Now()
 	logged := false
 	for {
-		for i := 0; i < max; i++ {
+		for i := 0; i < max && (first || !firstWaiting(queue)); i++ {
 			release, err := tryLock(filepath.Join(dir, fmt.Sprintf("slot-%d.lock", i)))
 			if err != nil {
 				t.Fatalf("VM slot %d: %v", i, err)
@@ -53,6 +61,32 @@ func acquireSlot(t *testing.T) func() {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// joinQueue opens the queue's lock file; a first waiter holds a shared lock
+// on it while it waits, which firstWaiting sees from any process.
+func joinQueue(path string, first bool) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if first {
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+	}
+	return f, nil
+}
+
+// firstWaiting reports whether a first waiter holds the queue: an exclusive
+// lock on it cannot be taken then.
+func firstWaiting(queue *os.File) bool {
+	if err := syscall.Flock(int(queue.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return true
+	}
+	syscall.Flock(int(queue.Fd()), syscall.LOCK_UN)
+	return false
 }
 
 // tryLock takes an exclusive flock on path without blocking. It returns nil, nil when

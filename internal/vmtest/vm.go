@@ -105,7 +105,8 @@ func Start(t *testing.T, opt Options) *VM {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		t.Fatalf("create VM log directory: %v", err)
 	}
-	release := acquireSlot(t)
+	// The firmware guests' scenarios are the suite's longest.
+	release := acquireSlot(t, opt.Guest.Boot != "")
 	t.Cleanup(release)
 
 	overlay := filepath.Join(t.TempDir(), "disk.qcow2")
