@@ -3,11 +3,17 @@
 package vmtest
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kexec-upgrade/kexec-upgrade/internal/fleetlock"
+	"github.com/kexec-upgrade/kexec-upgrade/internal/fleetlock/fleetlocktest"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
 )
 
@@ -32,9 +38,15 @@ import (
 //     --now` switches by kexec, root=UUID= kept, the gate passes, the outcome
 //     is verified and GRUB's one-shot entry is gone; a plain reboot then
 //     comes up on the new kernel through the firmware and GRUB.
+//
+// The guest takes a FleetLock slot for each switch: a failed trial keeps it
+// held (the fleet's rollout stops) and status says how to release it; the
+// verified switch gives it back.
 func TestGRUBGuestTrialBoot(t *testing.T) {
 	t.Parallel()
-	vm := productGuestWith(t, Options{Name: "grub-trial", Clock: clockInWindow, Guest: TrixieGRUB}, closedConfig)
+	fleet := startFleet(t)
+	vm := productGuestWith(t, Options{Name: "grub-trial", Clock: clockInWindow, Guest: TrixieGRUB, HostNet: true}, closedConfig)
+	fleet.join(t, vm)
 	oldK, _ := vm.Kernels()
 	assertGRUBBootFacts(t, vm, oldK)
 	installOldKernelOnlyApp(t, vm, oldK)
@@ -49,9 +61,75 @@ func TestGRUBGuestTrialBoot(t *testing.T) {
 		t.Errorf("status trial: %+v; want the GRUB fallback available", tr)
 	}
 	t.Run("boot_unmounted", func(t *testing.T) { bootUnmountedRefused(t, vm, oldK, newK) })
-	t.Run("unhealthy_rolled_back", func(t *testing.T) { unhealthyRolledBack(t, vm, oldK, newK) })
-	t.Run("panic_firmware_fallback", func(t *testing.T) { panicFirmwareFallback(t, vm, oldK, newK) })
-	t.Run("healthy_switch_then_reboot", func(t *testing.T) { healthySwitchThenReboot(t, vm, oldK, newK) })
+	t.Run("unhealthy_rolled_back", func(t *testing.T) {
+		unhealthyRolledBack(t, vm, oldK, newK)
+		fleet.assertKeptHeld(t, vm, newK)
+	})
+	t.Run("panic_firmware_fallback", func(t *testing.T) {
+		panicFirmwareFallback(t, vm, oldK, newK)
+		fleet.assertKeptHeld(t, vm, newK)
+	})
+	t.Run("healthy_switch_then_reboot", func(t *testing.T) {
+		healthySwitchThenReboot(t, vm, oldK, newK)
+		if h := fleet.srv.Holders("default"); len(h) != 0 {
+			t.Errorf("after the verified switch the FleetLock server's holders are %v; want the slot given back", h)
+		}
+	})
+}
+
+// trialFleet is a FleetLock server on the host and the id a guest presents.
+type trialFleet struct {
+	srv *fleetlocktest.Server
+	url string
+	id  string
+}
+
+func startFleet(t *testing.T) *trialFleet {
+	t.Helper()
+	srv := fleetlocktest.New(fleetlocktest.Poseidon, 1)
+	base, stop, err := srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("start the FleetLock server: %v", err)
+	}
+	t.Cleanup(stop)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &trialFleet{srv: srv, url: fmt.Sprintf("http://10.0.2.2:%s/", u.Port())}
+}
+
+// join points the guest at the server and learns its id.
+func (f *trialFleet) join(t *testing.T, vm *VM) {
+	t.Helper()
+	writeConfig(t, vm, "40-fleet.toml", fmt.Sprintf("[fleet_lock]\nurl = %q\n", f.url))
+	id, err := fleetlock.MachineID([]byte(vm.Run(t, "cat /etc/machine-id")))
+	if err != nil {
+		t.Fatalf("the guest's machine-id: %v", err)
+	}
+	f.id = id
+}
+
+// assertKeptHeld checks that a failed trial kept the guest's slot on the
+// server and that status says why and how to release it.
+func (f *trialFleet) assertKeptHeld(t *testing.T, vm *VM, newK KernelInfo) {
+	t.Helper()
+	if h := f.srv.Holders("default"); !slices.Contains(h, f.id) {
+		t.Errorf("after the failed trial the FleetLock server's holders are %v; want the guest's %s kept", h, f.id)
+	}
+	var s struct {
+		FleetLock struct {
+			Held     bool   `json:"held"`
+			KeptHeld string `json:"kept_held"`
+		} `json:"fleet_lock"`
+	}
+	out := vm.Run(t, "kexec-upgrade status --json")
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("kexec-upgrade status --json printed %q: %v", out, err)
+	}
+	if !s.FleetLock.Held || !strings.Contains(s.FleetLock.KeptHeld, newK.Release) || !strings.Contains(s.FleetLock.KeptHeld, "release it") {
+		t.Errorf("status fleet_lock: %+v; want held, saying why (%s failed) and how to release it", s.FleetLock, newK.Release)
+	}
 }
 
 // assertGRUBBootFacts checks that the guest booted through GRUB from its own
