@@ -78,6 +78,8 @@ func PlanTrial(f TrialFacts) (t state.Trial, refusal string) {
 // KExecWatchdogSec guards nothing. It is pure.
 func WatchdogStoppedAtKexec(w host.Watchdog) string {
 	switch {
+	case w.Identity == softdogIdentity:
+		return "ends with the kexec (softdog is a timer of the running kernel, not hardware)"
 	case w.StopOnRebootErr != nil:
 		return fmt.Sprintf("may be stopped by the running kernel at the kexec (%v)", w.StopOnRebootErr)
 	case w.StopOnReboot == "0":
@@ -91,10 +93,16 @@ func WatchdogStoppedAtKexec(w host.Watchdog) string {
 	}
 }
 
+// softdogIdentity is the identity of the kernel's software watchdog.
+const softdogIdentity = "Software Watchdog"
+
 // WatchdogKeepRunningFix says how to keep the watchdog running across a
 // kexec: the watchdog core's stop_on_reboot=0, on the kernel command line
 // or, when the core is a module, as a modprobe option. It is pure.
 func WatchdogKeepRunningFix(w host.Watchdog) string {
+	if w.Identity == softdogIdentity {
+		return "use a hardware watchdog (such as QEMU's i6300esb) instead of softdog"
+	}
 	fix := "add watchdog.stop_on_reboot=0 to the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub and a reboot)"
 	if w.CoreModule {
 		fix += ", or put \"options watchdog stop_on_reboot=0\" in /etc/modprobe.d/ (then update-initramfs -u and a reboot)"

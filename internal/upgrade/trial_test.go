@@ -95,6 +95,10 @@ func TestWatchdogStoppedAtKexec(t *testing.T) {
 		{"no_parameter", host.Watchdog{}, "may be stopped by the running kernel at the kexec (its watchdog core has no stop_on_reboot parameter", "watchdog.stop_on_reboot=0"},
 		{"unreadable", host.Watchdog{StopOnRebootErr: errors.New("permission denied")}, "may be stopped by the running kernel at the kexec (permission denied)", "watchdog.stop_on_reboot=0"},
 	}
+	softdog := host.Watchdog{Identity: "Software Watchdog", StopOnReboot: "0", CoreModule: true}
+	if got, fix := upgrade.WatchdogStoppedAtKexec(softdog), upgrade.WatchdogKeepRunningFix(softdog); !strings.HasPrefix(got, "ends with the kexec (softdog") || !strings.Contains(fix, "hardware watchdog") {
+		t.Errorf("softdog: %q, fix %q; want it ending with the kexec whatever stop_on_reboot says", got, fix)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := upgrade.WatchdogStoppedAtKexec(tc.w)
