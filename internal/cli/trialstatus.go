@@ -27,6 +27,13 @@ type jsonTrial struct {
 	// Watchdog names the hardware watchdog; WatchdogRisk the risk without.
 	Watchdog     string `json:"watchdog,omitempty"`
 	WatchdogRisk string `json:"watchdog_risk,omitempty"`
+	// WatchdogStoppedAtKexec is set when the running kernel would stop
+	// the watchdog at the kexec (the watchdog core's stop_on_reboot,
+	// WatchdogStopOnReboot: "" when the kernel has none); WatchdogFix
+	// says how to keep it running.
+	WatchdogStoppedAtKexec bool   `json:"watchdog_stopped_at_kexec,omitempty"`
+	WatchdogStopOnReboot   string `json:"watchdog_stop_on_reboot,omitempty"`
+	WatchdogFix            string `json:"watchdog_fix,omitempty"`
 	// Quarantined are the builds never tried again automatically.
 	Quarantined []jsonQuarantined `json:"quarantined"`
 }
@@ -45,10 +52,17 @@ func trialStatus(root string, r upgrade.Report) jsonTrial {
 	if r.ConfigErr != nil {
 		cfg = config.Default()
 	}
-	t, refusal := upgrade.PlanTrial(upgrade.ReadTrialFacts(root, cfg, r.Facts))
+	f := upgrade.ReadTrialFacts(root, cfg, r.Facts)
+	t, refusal := upgrade.PlanTrial(f)
 	j := jsonTrial{FallbackAvailable: t.FallbackEntry != "", FallbackEntry: t.FallbackEntry, Fallback: t.FallbackUnavailable,
 		Watchdog: t.Watchdog, Quarantined: []jsonQuarantined{}}
+	if f.Device != nil {
+		j.WatchdogStopOnReboot = f.Device.StopOnReboot
+	}
 	switch {
+	case f.Device != nil && t.WatchdogStopped != "":
+		j.WatchdogStoppedAtKexec, j.WatchdogFix = true, upgrade.WatchdogKeepRunningFix(*f.Device)
+		j.WatchdogRisk = fmt.Sprintf("%s %s: a new kernel that hangs before userspace is not reset; to keep it running, %s", t.Watchdog, t.WatchdogStopped, j.WatchdogFix)
 	case t.WatchdogErr != "":
 		j.WatchdogRisk = "the watchdog cannot be read (" + t.WatchdogErr + "): a new kernel that hangs is not reset"
 	case t.Watchdog == "":

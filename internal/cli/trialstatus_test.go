@@ -43,6 +43,31 @@ func TestTrialStatus(t *testing.T) {
 	put("boot/grub/grub.cfg", "../host/testdata/grubcfg/trixie-one-kernel.cfg")
 	put("boot/grub/grubenv", "../host/testdata/grubenv/trixie-fresh.grubenv")
 	os.MkdirAll(filepath.Join(root, "sys/class/watchdog/watchdog0"), 0o755)
+	stopOnReboot := filepath.Join(root, "sys/module/watchdog/parameters/stop_on_reboot")
+	os.MkdirAll(filepath.Dir(stopOnReboot), 0o755)
+	os.WriteFile(filepath.Join(root, "sys/module/watchdog/initstate"), []byte("live\n"), 0o644)
+	// As Debian's kernels boot: the driver decides, and i6300esb stops
+	// its watchdog at a reboot or kexec.
+	os.WriteFile(stopOnReboot, []byte("-1\n"), 0o644)
+	if j := trialStatus(root, r); !strings.HasPrefix(j.WatchdogRisk, "switches are refused (check watchdog): /dev/watchdog0 would be stopped by the running kernel at the kexec (watchdog.stop_on_reboot=-1") ||
+		!strings.Contains(j.WatchdogRisk, "add watchdog.stop_on_reboot=0 to the kernel command line") {
+		t.Errorf("[watchdog] require with stop_on_reboot -1: %q", j.WatchdogRisk)
+	}
+	r.Config.Watchdog.Require = false
+	j = trialStatus(root, r)
+	if !j.WatchdogStoppedAtKexec || j.WatchdogStopOnReboot != "-1" || !strings.Contains(j.WatchdogFix, "options watchdog stop_on_reboot=0") ||
+		!strings.HasPrefix(j.WatchdogRisk, "/dev/watchdog0 would be stopped by the running kernel at the kexec") || !strings.Contains(j.WatchdogRisk, "a new kernel that hangs before userspace is not reset; to keep it running, add watchdog.stop_on_reboot=0") {
+		t.Errorf("stop_on_reboot -1: %+v", j)
+	}
+	var warn strings.Builder
+	printTrial(func(label, format string, args ...any) {
+		fmt.Fprintf(&warn, "%-13s %s\n", label, fmt.Sprintf(format, args...))
+	}, j, r.State)
+	if !strings.Contains(warn.String(), "Watchdog:     /dev/watchdog0 would be stopped by the running kernel at the kexec") {
+		t.Errorf("status with stop_on_reboot -1:\n%s", warn.String())
+	}
+	os.WriteFile(stopOnReboot, []byte("0\n"), 0o644)
+	r.Config.Watchdog.Require = true
 	r.Facts.Platform.Grub = &host.Grub{}
 	r.State.Staged = &state.Staged{To: state.Kernel{Release: "6.12.118+deb13-cloud-amd64"}, From: state.Kernel{Release: release},
 		Trial: &state.Trial{Phase: state.TrialWaiting, Waiting: "the required unit app.service is activating", Deadline: at.Add(10 * time.Minute),

@@ -56,6 +56,10 @@ type Trial struct {
 	Watchdog        string  `json:"watchdog,omitempty"`
 	WatchdogSeconds float64 `json:"watchdog_seconds,omitempty"`
 	WatchdogErr     string  `json:"watchdog_error,omitempty"`
+	// WatchdogStopped says why the running kernel would stop the watchdog
+	// at the kexec (its watchdog core's stop_on_reboot): then it guards
+	// nothing across the switch. "" when it keeps running.
+	WatchdogStopped string `json:"watchdog_stopped,omitempty"`
 	// PanicAdded is set when panic=10 was added to the loaded command line.
 	PanicAdded bool `json:"panic_added,omitempty"`
 	// WatchdogCmdline is set when systemd.watchdog_sec= was added to it:

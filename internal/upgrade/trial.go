@@ -53,6 +53,7 @@ func PlanTrial(f TrialFacts) (t state.Trial, refusal string) {
 	case f.Device != nil:
 		t.Watchdog = f.Device.String()
 		t.WatchdogSeconds = f.Watchdog.Timeout.Seconds()
+		t.WatchdogStopped = WatchdogStoppedAtKexec(*f.Device)
 	case f.DeviceErr != nil:
 		t.WatchdogErr = f.DeviceErr.Error()
 	}
@@ -63,7 +64,50 @@ func PlanTrial(f TrialFacts) (t state.Trial, refusal string) {
 		}
 		return t, why + ", and [watchdog] require = true: a new kernel that hangs would not be reset"
 	}
+	if f.Device != nil && t.WatchdogStopped != "" && f.Watchdog.Require {
+		return t, fmt.Sprintf("%s %s, and [watchdog] require = true: %s", t.Watchdog, t.WatchdogStopped, WatchdogKeepRunningFix(*f.Device))
+	}
 	return t, ""
+}
+
+// WatchdogStoppedAtKexec says why the running kernel would stop a running
+// watchdog at the kexec, "" when it keeps it running. A kexec runs the
+// reboot notifiers (kernel_restart_prepare), and on them the watchdog core
+// stops every watchdog whose driver asks for it — i6300esb and most
+// drivers do — unless the core's stop_on_reboot parameter is 0. Then
+// KExecWatchdogSec guards nothing. It is pure.
+func WatchdogStoppedAtKexec(w host.Watchdog) string {
+	switch {
+	case w.Identity == softdogIdentity:
+		return "ends with the kexec (softdog is a timer of the running kernel, not hardware)"
+	case w.StopOnRebootErr != nil:
+		return fmt.Sprintf("may be stopped by the running kernel at the kexec (%v)", w.StopOnRebootErr)
+	case w.StopOnReboot == "0":
+		return ""
+	case w.StopOnReboot == "":
+		return "may be stopped by the running kernel at the kexec (its watchdog core has no stop_on_reboot parameter, and most drivers stop the watchdog at a reboot, which a kexec is)"
+	case w.StopOnReboot == "-1":
+		return "would be stopped by the running kernel at the kexec (watchdog.stop_on_reboot=-1 leaves it to the driver, and most drivers stop the watchdog at a reboot, which a kexec is)"
+	default:
+		return fmt.Sprintf("would be stopped by the running kernel at the kexec (watchdog.stop_on_reboot=%s)", w.StopOnReboot)
+	}
+}
+
+// softdogIdentity is the identity of the kernel's software watchdog.
+const softdogIdentity = "Software Watchdog"
+
+// WatchdogKeepRunningFix says how to keep the watchdog running across a
+// kexec: the watchdog core's stop_on_reboot=0, on the kernel command line
+// or, when the core is a module, as a modprobe option. It is pure.
+func WatchdogKeepRunningFix(w host.Watchdog) string {
+	if w.Identity == softdogIdentity {
+		return "use a hardware watchdog (such as QEMU's i6300esb) instead of softdog"
+	}
+	fix := "add watchdog.stop_on_reboot=0 to the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub and a reboot)"
+	if w.CoreModule {
+		fix += ", or put \"options watchdog stop_on_reboot=0\" in /etc/modprobe.d/ (then update-initramfs -u and a reboot)"
+	}
+	return fix
 }
 
 // planFallback finds the GRUB entry a firmware boot should use during the
@@ -263,6 +307,8 @@ func DescribeTrial(t *state.Trial) string {
 		parts = append(parts, "no GRUB fallback ("+t.FallbackUnavailable+")")
 	}
 	switch {
+	case t.Watchdog != "" && t.WatchdogErr == "" && t.WatchdogStopped != "":
+		parts = append(parts, fmt.Sprintf("watchdog %s %s: a kernel that hangs is not reset", t.Watchdog, t.WatchdogStopped))
 	case t.Watchdog != "" && t.WatchdogErr == "":
 		parts = append(parts, fmt.Sprintf("watchdog %s armed for %s", t.Watchdog, time.Duration(t.WatchdogSeconds*float64(time.Second))))
 	case t.WatchdogErr != "":

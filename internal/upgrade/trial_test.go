@@ -56,6 +56,10 @@ func TestPlanTrial(t *testing.T) {
 			unavailable: "no GRUB menu entry boots /vmlinuz-6.1.0-50-cloud-amd64"},
 		{name: "require_without_device", f: upgrade.TrialFacts{Watchdog: config.Watchdog{Require: true, Timeout: time.Minute}, Grub: true, GrubCfg: cfg, GrubEnv: env, Running: running},
 			entry: entry, refusal: "no hardware watchdog"},
+		{name: "require_stopped_at_kexec", f: upgrade.TrialFacts{Watchdog: config.Watchdog{Require: true, Timeout: time.Minute}, Device: &host.Watchdog{Device: "/dev/watchdog0", Identity: "i6300ESB timer", StopOnReboot: "-1", CoreModule: true}, Grub: true, GrubCfg: cfg, GrubEnv: env, Running: running},
+			entry: entry, watchdog: "/dev/watchdog0 (i6300ESB timer)", refusal: "/dev/watchdog0 (i6300ESB timer) would be stopped by the running kernel at the kexec (watchdog.stop_on_reboot=-1"},
+		{name: "require_keeps_running", f: upgrade.TrialFacts{Watchdog: config.Watchdog{Require: true, Timeout: time.Minute}, Device: &host.Watchdog{Device: "/dev/watchdog0", StopOnReboot: "0"}, Grub: true, GrubCfg: cfg, GrubEnv: env, Running: running},
+			entry: entry, watchdog: "/dev/watchdog0"},
 		{name: "require_unreadable", f: upgrade.TrialFacts{Watchdog: config.Watchdog{Require: true}, DeviceErr: errors.New("permission denied"), Running: running},
 			unavailable: "GRUB is not", refusal: "cannot be read (permission denied)"},
 	}
@@ -75,6 +79,49 @@ func TestPlanTrial(t *testing.T) {
 				t.Errorf("phase %q, old command line %q", tr.Phase, tr.OldCmdline)
 			}
 		})
+	}
+}
+
+func TestWatchdogStoppedAtKexec(t *testing.T) {
+	tests := []struct {
+		name string
+		w    host.Watchdog
+		want string
+		fix  string
+	}{
+		{"keeps_running", host.Watchdog{StopOnReboot: "0", CoreModule: true}, "", "options watchdog stop_on_reboot=0"},
+		{"driver_default", host.Watchdog{StopOnReboot: "-1", CoreModule: true}, "would be stopped by the running kernel at the kexec (watchdog.stop_on_reboot=-1 leaves it to the driver", "options watchdog stop_on_reboot=0"},
+		{"forced_stop", host.Watchdog{StopOnReboot: "1"}, "would be stopped by the running kernel at the kexec (watchdog.stop_on_reboot=1)", "GRUB_CMDLINE_LINUX"},
+		{"no_parameter", host.Watchdog{}, "may be stopped by the running kernel at the kexec (its watchdog core has no stop_on_reboot parameter", "watchdog.stop_on_reboot=0"},
+		{"unreadable", host.Watchdog{StopOnRebootErr: errors.New("permission denied")}, "may be stopped by the running kernel at the kexec (permission denied)", "watchdog.stop_on_reboot=0"},
+	}
+	softdog := host.Watchdog{Identity: "Software Watchdog", StopOnReboot: "0", CoreModule: true}
+	if got, fix := upgrade.WatchdogStoppedAtKexec(softdog), upgrade.WatchdogKeepRunningFix(softdog); !strings.HasPrefix(got, "ends with the kexec (softdog") || !strings.Contains(fix, "hardware watchdog") {
+		t.Errorf("softdog: %q, fix %q; want it ending with the kexec whatever stop_on_reboot says", got, fix)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := upgrade.WatchdogStoppedAtKexec(tc.w)
+			if (tc.want == "") != (got == "") || !strings.HasPrefix(got, tc.want) {
+				t.Errorf("WatchdogStoppedAtKexec = %q; want %q", got, tc.want)
+			}
+			fix := upgrade.WatchdogKeepRunningFix(tc.w)
+			if !strings.Contains(fix, tc.fix) || !strings.HasPrefix(fix, "add watchdog.stop_on_reboot=0 to the kernel command line") ||
+				strings.Contains(fix, "modprobe") != tc.w.CoreModule {
+				t.Errorf("WatchdogKeepRunningFix = %q; want %q, modprobe.d only for a module", fix, tc.fix)
+			}
+		})
+	}
+}
+
+func TestDescribeTrial_watchdog(t *testing.T) {
+	armed := &state.Trial{Watchdog: "/dev/watchdog0", WatchdogSeconds: 30}
+	if got := upgrade.DescribeTrial(armed); !strings.Contains(got, "watchdog /dev/watchdog0 armed for 30s") {
+		t.Errorf("kept running: %q", got)
+	}
+	armed.WatchdogStopped = "would be stopped by the running kernel at the kexec (watchdog.stop_on_reboot=-1)"
+	if got := upgrade.DescribeTrial(armed); strings.Contains(got, "armed") || !strings.Contains(got, "watchdog /dev/watchdog0 would be stopped by the running kernel at the kexec (watchdog.stop_on_reboot=-1): a kernel that hangs is not reset") {
+		t.Errorf("stopped at the kexec: %q", got)
 	}
 }
 

@@ -60,6 +60,10 @@ type Options struct {
 	// BootTimeout bounds the first boot; default BootTimeout. An emulated arm64 guest
 	// needs more on a loaded machine.
 	BootTimeout time.Duration
+	// Watchdog gives the guest an emulated Intel 6300ESB watchdog
+	// (/dev/watchdog0, driver i6300esb) that resets the machine when it
+	// expires.
+	Watchdog bool
 }
 
 // VM is a running QEMU guest.
@@ -180,6 +184,9 @@ func (vm *VM) launch(t *testing.T, overlay string, opt Options) {
 			"-netdev", fmt.Sprintf("user,id=net0,restrict=%s,hostfwd=tcp:127.0.0.1:%d-:22,hostfwd=tcp:127.0.0.1:%d-:8080", restrict, vm.sshPort, vm.httpPort),
 			"-device", "virtio-net-pci,netdev=net0",
 			"-rtc", rtc,
+		}
+		if opt.Watchdog {
+			args = append(args, "-device", "i6300esb", "-action", "watchdog=reset")
 		}
 		boot, err := vm.img.bootArgs(vm.logDir)
 		if err != nil {
