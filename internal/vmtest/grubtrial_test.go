@@ -34,10 +34,18 @@ import (
 //     one-shot entry (set before the switch) boots the old kernel once; the
 //     trial is recorded as failed through the firmware, nothing staged, no
 //     second attempt.
-//  4. With the good initrd back and the unit allowed on every kernel, `run
-//     --now` switches by kexec, root=UUID= kept, the gate passes, the outcome
-//     is verified and GRUB's one-shot entry is gone; a plain reboot then
-//     comes up on the new kernel through the firmware and GRUB.
+//  4. The guest has a hardware watchdog (QEMU's i6300ESB). As booted, the
+//     kernel would stop it at the kexec (watchdog.stop_on_reboot=-1): status
+//     names the risk and the fix, and [watchdog] require = true refuses.
+//     With stop_on_reboot=0 (modprobe.d, modules reloaded) `run --now` tries
+//     the build with an initrd whose /init hangs: the watchdog, kept running
+//     across the kexec, resets the machine and GRUB's one-shot entry boots
+//     the old kernel; failed through the firmware, quarantined.
+//  5. With the good initrd back and the unit allowed on every kernel, `run
+//     --now` switches by kexec with the watchdog armed, root=UUID= kept, the
+//     gate passes, the outcome is verified and GRUB's one-shot entry is gone;
+//     a plain reboot then comes up on the new kernel through the firmware
+//     and GRUB.
 //
 // The guest takes a FleetLock slot for each switch: a failed trial keeps it
 // held (the fleet's rollout stops) and status says how to release it; the
@@ -45,7 +53,7 @@ import (
 func TestGRUBGuestTrialBoot(t *testing.T) {
 	t.Parallel()
 	fleet := startFleet(t)
-	vm := productGuestWith(t, Options{Name: "grub-trial", Clock: clockInWindow, Guest: TrixieGRUB, HostNet: true}, closedConfig)
+	vm := productGuestWith(t, Options{Name: "grub-trial", Clock: clockInWindow, Guest: TrixieGRUB, HostNet: true, Watchdog: true}, closedConfig)
 	fleet.join(t, vm)
 	oldK, _ := vm.Kernels()
 	assertGRUBBootFacts(t, vm, oldK)
@@ -67,6 +75,10 @@ func TestGRUBGuestTrialBoot(t *testing.T) {
 	})
 	t.Run("panic_firmware_fallback", func(t *testing.T) {
 		panicFirmwareFallback(t, vm, oldK, newK)
+		fleet.assertKeptHeld(t, vm, newK)
+	})
+	t.Run("hang_watchdog_reset", func(t *testing.T) {
+		hangWatchdogReset(t, vm, oldK, newK)
 		fleet.assertKeptHeld(t, vm, newK)
 	})
 	t.Run("healthy_switch_then_reboot", func(t *testing.T) {
@@ -150,12 +162,17 @@ func assertGRUBBootFacts(t *testing.T, vm *VM, oldK KernelInfo) {
 	}
 }
 
+// gateDeadline is the health gate's deadline after boot: room for the
+// in-trial checks on a loaded machine, where the new kernel's boot to ssh
+// takes up to two minutes of it.
+const gateDeadline = 3 * time.Minute
+
 // installOldKernelOnlyApp installs a workload unit that starts only on the
 // old kernel, and a health gate that requires it.
 func installOldKernelOnlyApp(t *testing.T, vm *VM, oldK KernelInfo) {
 	t.Helper()
 	writeAppUnit(t, vm, "ConditionKernelVersion="+oldK.Release)
-	writeConfig(t, vm, "60-health.toml", "[health]\nunits = [\"ku-app.service\"]\ndeadline = \"2m\"\n")
+	writeConfig(t, vm, "60-health.toml", fmt.Sprintf("[health]\nunits = [\"ku-app.service\"]\ndeadline = %q\n", gateDeadline.String()))
 }
 
 // writeAppUnit (re)writes ku-app.service with the [Unit] line extra and starts it.
@@ -211,7 +228,7 @@ func unhealthyRolledBack(t *testing.T, vm *VM, oldK, newK KernelInfo) {
 	if tr := statusTrial(t, vm); !tr.InProgress {
 		t.Errorf("status trial on the new kernel: %+v; want in progress", tr)
 	}
-	vm.WaitSerialSince(t, mark, kexecStarting, 2*time.Minute+verifyTimeout)
+	vm.WaitSerialSince(t, mark, kexecStarting, gateDeadline+verifyTimeout)
 	detected := time.Now()
 	if rel, _ := vm.WaitBootedSince(t, mark, BootTimeout); rel != oldK.Release {
 		t.Fatalf("after the rollback: booted %s; want the old kernel %s", rel, oldK.Release)
@@ -229,8 +246,8 @@ func unhealthyRolledBack(t *testing.T, vm *VM, oldK, newK KernelInfo) {
 	if tr := statusTrial(t, vm); len(tr.Quarantined) == 0 || tr.Quarantined[0].Kernel.Release != newK.Release {
 		t.Errorf("status trial after the rollback: %+v; want %s quarantined", tr, newK.Release)
 	}
-	t.Logf("timeline: switch queued %v after the window opened, new kernel up %v later, rollback started %v later (gate deadline 2m), old kernel up %v later",
-		switched.Sub(start).Round(time.Second), up.Sub(switched).Round(time.Second), detected.Sub(up).Round(time.Second), back.Sub(detected).Round(time.Second))
+	t.Logf("timeline: switch queued %v after the window opened, new kernel up %v later, rollback started %v later (gate deadline %v after boot), old kernel up %v later",
+		switched.Sub(start).Round(time.Second), up.Sub(switched).Round(time.Second), detected.Sub(up).Round(time.Second), gateDeadline, back.Sub(detected).Round(time.Second))
 	t.Logf("history:\n%s", vm.Run(t, "kexec-upgrade history"))
 	// Not tried again: the window is open and the build is newer, yet nothing switches.
 	assertNotTriedAgain(t, vm)
@@ -330,4 +347,36 @@ func healthySwitchThenReboot(t *testing.T, vm *VM, oldK, newK KernelInfo) {
 		t.Errorf("history after the reboot: %+v; want the switch still the last attempt, verified", a)
 	}
 	t.Logf("history:\n%s", vm.Run(t, "kexec-upgrade history"))
+}
+
+// hangWatchdogReset is step 4 of TestGRUBGuestTrialBoot.
+func hangWatchdogReset(t *testing.T, vm *VM, oldK, newK KernelInfo) {
+	if w := statusWatchdog(t, vm); !w.StoppedAtKexec || w.StopOnReboot != "-1" || !strings.Contains(w.Fix, "stop_on_reboot=0") {
+		t.Errorf("status --json trial as booted: %+v; want the watchdog stopped at the kexec, and the fix", w)
+	}
+	vm.CopyIn(t, hangingInitrd(t), "/boot/initrd.img-"+newK.Release)
+	writeConfig(t, vm, "60-watchdog.toml", fmt.Sprintf("[watchdog]\nrequire = true\ntimeout = %q\n", wdTimeout.String()))
+	waitRunEnded(t, vm)
+	mark := vm.SerialMark()
+	out, errOut, _, _ := vm.Try("kexec-upgrade run --now")
+	for _, line := range vm.SerialSince(mark) {
+		if kexecStarting.MatchString(line) {
+			t.Fatalf("[watchdog] require = true with the watchdog stopped at the kexec: switched anyway: %q", line)
+		}
+	}
+	if all := out + errOut; !strings.Contains(all, "require = true") || !strings.Contains(all, "watchdog.stop_on_reboot=0") {
+		t.Errorf("run --now under [watchdog] require = true does not name the refusal and its fix:\n%s%s", out, errOut)
+	}
+	vm.Run(t, "echo 'options watchdog stop_on_reboot=0' >/etc/modprobe.d/ku-watchdog.conf && modprobe -r i6300esb watchdog && modprobe i6300esb")
+	if w := statusWatchdog(t, vm); w.StoppedAtKexec || w.StopOnReboot != "0" || w.Risk != "" {
+		t.Errorf("status --json trial with stop_on_reboot 0: %+v; want no risk", w)
+	}
+	reset, facts := hangOnce(t, vm, oldK, newK)
+	t.Logf("timeline: %s", facts)
+	if !reset {
+		t.Errorf("the watchdog did not reset the hanging kernel with stop_on_reboot=0")
+	}
+	// The healthy trial next runs with the default timeout, still required.
+	writeConfig(t, vm, "60-watchdog.toml", "[watchdog]\nrequire = true\n")
+	waitRunEnded(t, vm)
 }

@@ -52,31 +52,44 @@ func grubNextEntry(t *testing.T, vm *VM) string {
 	return ""
 }
 
-// rootlessInitrd writes an initramfs (an uncompressed newc cpio archive) that
-// holds one file and no /init: the kernel falls back to mounting root= itself,
-// cannot (virtio_blk is a module of the cloud kernel) and panics.
-func rootlessInitrd(t *testing.T) string {
+// cpioFile is one file of an initramfs.
+type cpioFile struct {
+	name string
+	mode uint32
+	data []byte
+}
+
+// writeInitrd writes files as an initramfs (an uncompressed newc cpio
+// archive) to a new file in a test directory, whose path it returns.
+func writeInitrd(t *testing.T, files ...cpioFile) string {
 	t.Helper()
 	var b bytes.Buffer
-	entry := func(name string, mode uint32, data []byte) {
-		fmt.Fprintf(&b, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
-			1, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name)+1, 0)
-		b.WriteString(name + "\x00")
-		for b.Len()%4 != 0 {
-			b.WriteByte(0)
-		}
-		b.Write(data)
+	pad := func() {
 		for b.Len()%4 != 0 {
 			b.WriteByte(0)
 		}
 	}
-	entry("no-init-here", 0o100644, []byte("this initramfs cannot mount the root file system\n"))
-	entry("TRAILER!!!", 0, nil)
+	for _, f := range append(files, cpioFile{name: "TRAILER!!!"}) {
+		fmt.Fprintf(&b, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+			1, f.mode, 0, 0, 1, 0, len(f.data), 0, 0, 0, 0, len(f.name)+1, 0)
+		b.WriteString(f.name + "\x00")
+		pad()
+		b.Write(f.data)
+		pad()
+	}
 	path := filepath.Join(t.TempDir(), "initrd.img")
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatalf("write the rootless initrd: %v", err)
+		t.Fatalf("write the initrd: %v", err)
 	}
 	return path
+}
+
+// rootlessInitrd writes an initramfs that holds one file and no /init: the
+// kernel falls back to mounting root= itself, cannot (virtio_blk is a module
+// of the cloud kernel) and panics.
+func rootlessInitrd(t *testing.T) string {
+	t.Helper()
+	return writeInitrd(t, cpioFile{name: "no-init-here", mode: 0o100644, data: []byte("this initramfs cannot mount the root file system\n")})
 }
 
 var kernelPanic = regexp.MustCompile(`Kernel panic`)

@@ -3,7 +3,6 @@
 package vmtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -229,13 +228,16 @@ func main() {
 }
 `
 
-// hangingInitrd builds an initramfs (newc cpio, uncompressed) whose /init
-// is a static program that hangs: the kernel boots, userspace never comes.
+// hangingInitrd builds an initramfs whose /init is a static program that
+// hangs: the kernel boots, userspace never comes.
 func hangingInitrd(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module hang\n\ngo 1.21\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "main.go"), []byte(hangInit), 0o644)
+	for name, text := range map[string]string{"go.mod": "module hang\n\ngo 1.21\n", "main.go": hangInit} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatalf("write the hanging /init's source: %v", err)
+		}
+	}
 	bin := filepath.Join(dir, "init")
 	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
 	cmd.Dir = dir
@@ -247,24 +249,5 @@ func hangingInitrd(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("read the hanging /init: %v", err)
 	}
-	var b bytes.Buffer
-	entry := func(name string, mode uint32, data []byte) {
-		fmt.Fprintf(&b, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
-			1, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name)+1, 0)
-		b.WriteString(name + "\x00")
-		for b.Len()%4 != 0 {
-			b.WriteByte(0)
-		}
-		b.Write(data)
-		for b.Len()%4 != 0 {
-			b.WriteByte(0)
-		}
-	}
-	entry("init", 0o100755, data)
-	entry("TRAILER!!!", 0, nil)
-	path := filepath.Join(dir, "initrd.img")
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatalf("write the hanging initrd: %v", err)
-	}
-	return path
+	return writeInitrd(t, cpioFile{name: "init", mode: 0o100755, data: data})
 }
