@@ -18,7 +18,8 @@ import (
 // status names the boot facts; a rebuild of the running kernel (its build
 // string patched in the image's header), so no longer validly signed, is refused before any load with a reason that
 // names Secure Boot and the image, nothing staged, and not retried; the newer
-// signed Debian kernel switches by kexec and is verified, still in lockdown.
+// signed Debian kernel switches by kexec as a trial (GRUB's one-shot entry
+// set, then cleared) and is verified, still in lockdown.
 func TestSecureBootGuest(t *testing.T) {
 	t.Parallel()
 	vm := productGuestWith(t, Options{Name: "secure-boot", Clock: clockInWindow, Guest: TrixieSecureBoot}, closedConfig)
@@ -67,9 +68,17 @@ func TestSecureBootGuest(t *testing.T) {
 	})
 
 	newK := installNewKernel(t, vm)
+	// Signed GRUB on UEFI keeps its environment block in /boot/grub too: the
+	// trial's firmware fallback is there, and a healthy trial clears it.
+	if tr := statusTrial(t, vm); !tr.FallbackAvailable {
+		t.Errorf("status trial on the UEFI guest: %+v; want the GRUB fallback available", tr)
+	}
 	mark := vm.SerialMark()
 	writeConfig(t, vm, "50-scenario.toml", scenarioConfig)
 	switchAndVerify(t, vm, mark, newK)
+	if next := grubNextEntry(t, vm); next != "" {
+		t.Errorf("after the verified switch GRUB's next_entry is %q; want it cleared", next)
+	}
 	if lockdown := vm.Run(t, "cat /sys/kernel/security/lockdown"); !strings.Contains(lockdown, "[integrity]") {
 		t.Errorf("after the switch, lockdown %q; want [integrity] still", strings.TrimSpace(lockdown))
 	}
