@@ -237,6 +237,9 @@ type attemptView struct {
 	} `json:"to"`
 	DurationSeconds *float64 `json:"duration_seconds"`
 	Forced          bool     `json:"forced"`
+	Trial           *struct {
+		FallbackEntry string `json:"fallback_entry"`
+	} `json:"trial"`
 }
 
 func history(t *testing.T, vm *VM) []attemptView {
