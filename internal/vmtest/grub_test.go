@@ -3,7 +3,6 @@
 package vmtest
 
 import (
-	"encoding/json"
 	"testing"
 )
 
@@ -21,10 +20,7 @@ func statusBoot(t *testing.T, vm *VM) bootView {
 	var s struct {
 		Boot bootView `json:"boot"`
 	}
-	out := vm.Run(t, "kexec-upgrade status --json")
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		t.Fatalf("kexec-upgrade status --json printed %q: %v", out, err)
-	}
+	statusJSON(t, vm, &s)
 	return s.Boot
 }
 

@@ -127,10 +127,7 @@ func (f *trialFleet) assertKeptHeld(t *testing.T, vm *VM, newK KernelInfo) {
 			KeptHeld string `json:"kept_held"`
 		} `json:"fleet_lock"`
 	}
-	out := vm.Run(t, "kexec-upgrade status --json")
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		t.Fatalf("kexec-upgrade status --json printed %q: %v", out, err)
-	}
+	statusJSON(t, vm, &s)
 	if !s.FleetLock.Held || !strings.Contains(s.FleetLock.KeptHeld, newK.Release) || !strings.Contains(s.FleetLock.KeptHeld, "release it") {
 		t.Errorf("status fleet_lock: %+v; want held, saying why (%s failed) and how to release it", s.FleetLock, newK.Release)
 	}

@@ -213,15 +213,29 @@ type statusView struct {
 
 func status(t *testing.T, vm *VM) statusView {
 	t.Helper()
+	// status exits 1 while the configuration is invalid and still prints
+	// its JSON: only ssh failing fails here.
 	out, stderr, _, err := vm.Try("kexec-upgrade status --json")
 	if err != nil {
 		t.Fatalf("kexec-upgrade status --json: %v (%s)", err, stderr)
 	}
 	var s statusView
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
+	decodeStatus(t, out, &s)
+	return s
+}
+
+// statusJSON decodes the guest's `kexec-upgrade status --json`, which must
+// exit 0, into v: a pointer to a struct with the keys the caller reads.
+func statusJSON(t *testing.T, vm *VM, v any) {
+	t.Helper()
+	decodeStatus(t, vm.Run(t, "kexec-upgrade status --json"), v)
+}
+
+func decodeStatus(t *testing.T, out string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(out), v); err != nil {
 		t.Fatalf("kexec-upgrade status --json printed %q: %v", out, err)
 	}
-	return s
 }
 
 type attemptView struct {

@@ -4,7 +4,6 @@ package vmtest
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,10 +33,7 @@ func statusTrial(t *testing.T, vm *VM) trialView {
 	var s struct {
 		Trial trialView `json:"trial"`
 	}
-	out := vm.Run(t, "kexec-upgrade status --json")
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		t.Fatalf("kexec-upgrade status --json printed %q: %v", out, err)
-	}
+	statusJSON(t, vm, &s)
 	return s.Trial
 }
 

@@ -3,7 +3,6 @@
 package vmtest
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -127,10 +126,7 @@ func statusWatchdog(t *testing.T, vm *VM) watchdogView {
 	var s struct {
 		Trial watchdogView `json:"trial"`
 	}
-	out := vm.Run(t, "kexec-upgrade status --json")
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		t.Fatalf("kexec-upgrade status --json printed %q: %v", out, err)
-	}
+	statusJSON(t, vm, &s)
 	return s.Trial
 }
 
