@@ -59,8 +59,9 @@ const (
 	methodDirtySync   = "by hand, dirty, sync first"
 )
 
-// TestOutageBench is `make bench` (KU_BENCH=1). Five bookworm guests, as
-// many at a time as there are VM slots:
+// TestOutageBench is `make bench` (KU_BENCH=1). Five bookworm guests and
+// two trixie guests that boot through firmware and GRUB, as many at a time
+// as there are VM slots:
 //
 //   - ku_install: the window is open and the kernel is installed with dpkg
 //     (install finished → switch); then the idle run's cost.
@@ -71,6 +72,9 @@ const (
 //   - flush: by hand with 300 MB of dirty page cache, without and then with
 //     a sync before systemctl kexec (issue 15's flush experiment).
 //   - reboot: systemctl reboot, twice.
+//   - firmware_bios_grub, firmware_uefi_secure_boot (issue 13): on the
+//     GRUB guest and the UEFI Secure Boot guest, kexec-upgrade, kexec-tools
+//     by hand and systemctl reboot, two of each (benchFirmwareGuest).
 //
 // kexec-upgrade's outage is the best of its two switches (ku_install and
 // ku_slot). With KU_BENCH_STOP set, nothing new starts after that time.
@@ -98,6 +102,13 @@ func TestOutageBench(t *testing.T) {
 	t.Run("ku_slot", func(t *testing.T) { t.Parallel(); benchDeadline(t); benchSlotOpening(t, res, "bench-ku-slot") })
 	t.Run("flush", func(t *testing.T) { t.Parallel(); benchDeadline(t); benchFlush(t, res) })
 	t.Run("reboot", func(t *testing.T) { t.Parallel(); benchDeadline(t); benchRebootTwice(t, res) })
+	for _, g := range firmwareBenchGuests {
+		t.Run("firmware_"+strings.NewReplacer(" + ", "_", " ", "_").Replace(strings.ToLower(g.label)), func(t *testing.T) {
+			t.Parallel()
+			benchDeadline(t)
+			benchFirmwareGuest(t, res, g.label, g.guest)
+		})
+	}
 }
 
 // best returns the run with the shortest gap.
@@ -176,6 +187,9 @@ func benchTable(res *benchResults, took time.Duration) string {
 		row("outage seen by the HTTP probe: "+m, fmt.Sprintf("**%v** best of %d (%s)%s; %s",
 			o.gap.Round(100*time.Millisecond), len(runs), listDurations(all, 100*time.Millisecond), ratio, o.note))
 	}
+	for _, g := range firmwareBenchGuests {
+		firmwareRows(res, g.label, row, missing)
+	}
 	names := make([]string, 0, len(res.phases))
 	for n := range res.phases {
 		names = append(names, n)
@@ -200,6 +214,31 @@ func benchTable(res *benchResults, took time.Duration) string {
 		row(what, figure)
 	}
 	return b.String()
+}
+
+// firmwareRows renders one firmware guest's outages, best of two each,
+// with each method's ratio to kexec-upgrade's.
+func firmwareRows(res *benchResults, label string, row func(what, figure string), missing string) {
+	ku, haveKU := best(res.runs[firmwareMethod(label, methodKU)])
+	for _, m := range []string{methodKU, methodByHand, methodReboot} {
+		runs := res.runs[firmwareMethod(label, m)]
+		what := "outage seen by the HTTP probe, " + label + " guest (trixie): " + m
+		o, ok := best(runs)
+		if !ok {
+			row(what, missing)
+			continue
+		}
+		all := make([]time.Duration, len(runs))
+		for i, r := range runs {
+			all[i] = r.gap
+		}
+		ratio := ""
+		if haveKU && ku.gap > 0 && m != methodKU {
+			ratio = fmt.Sprintf(", %.2f × kexec-upgrade", o.gap.Seconds()/ku.gap.Seconds())
+		}
+		row(what, fmt.Sprintf("**%v** best of %d (%s)%s; %s", o.gap.Round(100*time.Millisecond), len(runs),
+			listDurations(all, 100*time.Millisecond), ratio, o.note))
+	}
 }
 
 // benchMachine describes the host: cores, OS, and QEMU without KVM.
