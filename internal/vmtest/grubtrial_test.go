@@ -209,7 +209,9 @@ func unhealthyRolledBack(t *testing.T, vm *VM, oldK, newK KernelInfo) {
 		t.Fatalf("after the switch: booted %s; want %s", rel, newK.Release)
 	}
 	up := time.Now()
-	mark = vm.SerialMark()
+	// The gate fails at the first run after boot, which can come before
+	// ssh answers: the rollback is looked for from the boot line on.
+	mark = vm.BootMark()
 	observeTrialInProgress(t, vm, oldK)
 	vm.WaitSerialSince(t, mark, kexecStarting, gateDeadline+verifyTimeout)
 	detected := time.Now()

@@ -87,6 +87,8 @@ type VM struct {
 	cmdLog     *os.File
 	lastRel    string
 	lastBootID string
+	// lastBootMark is the serial mark just after that KU-BOOTED line.
+	lastBootMark int
 }
 
 // Start boots a guest on a fresh copy-on-write overlay of the cached image and waits
@@ -315,6 +317,16 @@ func (vm *VM) KexecToolsDebs() []string { return append([]string(nil), vm.img.ke
 // needs that the image lacks.
 func (vm *VM) MetricsDebs() []string { return append([]string(nil), vm.img.metricsDebs...) }
 
+// BootMark returns the serial mark just after the last KU-BOOTED line the
+// harness waited for: what the guest does on its own right after booting
+// (a health gate that fails at the first run) may come before ssh answers,
+// so a wait for it starts here, not at a mark taken once ssh is up.
+func (vm *VM) BootMark() int {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.lastBootMark
+}
+
 // LastBoot returns the release and boot_id of the last KU-BOOTED line the harness waited for.
 func (vm *VM) LastBoot() (release, bootID string) {
 	vm.mu.Lock()
@@ -339,14 +351,21 @@ func (vm *VM) WaitSerial(t *testing.T, re *regexp.Regexp, timeout time.Duration)
 // WaitSerialSince waits for a serial line at or after mark that matches re.
 func (vm *VM) WaitSerialSince(t *testing.T, mark int, re *regexp.Regexp, timeout time.Duration) string {
 	t.Helper()
-	_, line, res := vm.console.wait(mark, re, time.Now().Add(timeout))
+	_, line := vm.waitSerialAt(t, mark, re, timeout)
+	return line
+}
+
+// waitSerialAt is WaitSerialSince that also returns the matching line's mark.
+func (vm *VM) waitSerialAt(t *testing.T, mark int, re *regexp.Regexp, timeout time.Duration) (int, string) {
+	t.Helper()
+	at, line, res := vm.console.wait(mark, re, time.Now().Add(timeout))
 	switch res {
 	case waitTimeout:
 		vm.fatalf(t, "no serial line matching %q within %v", re, timeout)
 	case waitClosed:
 		vm.fatalf(t, "QEMU exited (%s) while waiting for a serial line matching %q", vm.exitStatus(), re)
 	}
-	return line
+	return at, line
 }
 
 // WaitBooted waits for the next KU-BOOTED line after the call, then for ssh, and returns
@@ -360,11 +379,11 @@ func (vm *VM) WaitBooted(t *testing.T, timeout time.Duration) (release, bootID s
 // boots through firmware gets more time (image.firmwareAllowance).
 func (vm *VM) WaitBootedSince(t *testing.T, mark int, timeout time.Duration) (release, bootID string) {
 	t.Helper()
-	line := vm.WaitSerialSince(t, mark, bootedLine, timeout+vm.img.firmwareAllowance())
+	at, line := vm.waitSerialAt(t, mark, bootedLine, timeout+vm.img.firmwareAllowance())
 	m := bootedLine.FindStringSubmatch(line)
 	release, bootID = m[1], m[2]
 	vm.mu.Lock()
-	vm.lastRel, vm.lastBootID = release, bootID
+	vm.lastRel, vm.lastBootID, vm.lastBootMark = release, bootID, at+1
 	vm.mu.Unlock()
 	vm.waitSSH(t)
 	return release, bootID

@@ -152,15 +152,14 @@ func hangOnce(t *testing.T, vm *VM, oldK, newK KernelInfo) (reset bool, facts st
 	vm.Try("systemd-run --unit=ku-now-" + fmt.Sprint(mark) + " kexec-upgrade run --now")
 	vm.WaitSerialSince(t, mark, kexecStarting, BootTimeout)
 	switched := time.Now()
-	hang := vm.WaitSerialSince(t, mark, hangLine, BootTimeout)
+	hangAt, hang := vm.waitSerialAt(t, mark, hangLine, BootTimeout)
 	hung := time.Now()
 	cmdline := hangLine.FindStringSubmatch(hang)[1]
 	t.Logf("the new kernel hangs; its command line: %s", cmdline)
 	if !strings.Contains(cmdline, "systemd.watchdog_sec=") {
 		t.Errorf("the new kernel's command line %q has no systemd.watchdog_sec=: the trial did not arm the watchdog", cmdline)
 	}
-	hangMark := vm.SerialMark()
-	_, _, res := vm.console.wait(hangMark, firmwareLine, time.Now().Add(hangWait))
+	_, _, res := vm.console.wait(hangAt+1, firmwareLine, time.Now().Add(hangWait))
 	switch res {
 	case waitMatched:
 		reset = true
@@ -173,7 +172,7 @@ func hangOnce(t *testing.T, vm *VM, oldK, newK KernelInfo) (reset bool, facts st
 			switched.Sub(start).Round(time.Second), hung.Sub(switched).Round(time.Second), hangWait, wdTimeout)
 		vm.PowerCycle(t)
 	}
-	rel, _ := vm.WaitBootedSince(t, hangMark, BootTimeout)
+	rel, _ := vm.WaitBootedSince(t, hangAt+1, BootTimeout)
 	if rel != oldK.Release {
 		t.Fatalf("after the hang: booted %s; want the old kernel %s through GRUB's one-shot entry", rel, oldK.Release)
 	}
