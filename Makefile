@@ -62,9 +62,12 @@ deb-test:
 
 # VM scenarios: real kernels, systemd, dpkg and the real .deb under QEMU (two VMs at a time),
 # on bookworm and trixie guests with kernels from main and backports (see README.md).
+# -parallel: every scenario waits for a VM slot at once (KU_VM_MAX guests run),
+# so the firmware guests, which run longest, take the first slots
+# (acquireSlot); go test's default (GOMAXPROCS, 2 here) started them last.
 vm-test: deb
 	packaging/build-deb.sh --arch arm64
-	$(GO) test -tags vm -count=1 -v -timeout 75m $(VM_TESTS)
+	$(GO) test -tags vm -count=1 -v -parallel 16 -timeout 75m $(VM_TESTS)
 
 # A demo VM switches kernels; before/after and the history are printed.
 # GUEST=bookworm (default), bookworm+backports, trixie or trixie+backports.
