@@ -34,14 +34,18 @@ import (
 //     one-shot entry (set before the switch) boots the old kernel once; the
 //     trial is recorded as failed through the firmware, nothing staged, no
 //     second attempt.
-//  4. With the good initrd back and the unit allowed on every kernel, `run
-//     --now` switches by kexec, root=UUID= kept, the gate passes, the outcome
-//     is verified and GRUB's one-shot entry is gone; a plain reboot then
-//     comes up on the new kernel through the firmware and GRUB.
-//
-// The hang with a watchdog is TestWatchdogAcrossKexec's (opt-in): in a CI
-// rehearsal the i6300ESB, kept running with stop_on_reboot=0, reset the
-// machine at the very moment of the kexec once, which is not yet understood.
+//  4. The guest has a hardware watchdog (QEMU's i6300ESB). As booted, the
+//     kernel would stop it at the kexec (watchdog.stop_on_reboot=-1): status
+//     names the risk and the fix, and [watchdog] require = true refuses.
+//     With stop_on_reboot=0 (modprobe.d, modules reloaded) `run --now` tries
+//     the build with an initrd whose /init hangs: the watchdog, kept running
+//     across the kexec, resets the machine and GRUB's one-shot entry boots
+//     the old kernel; failed through the firmware, quarantined.
+//  5. With the good initrd back and the unit allowed on every kernel, `run
+//     --now` switches by kexec with the watchdog armed, root=UUID= kept, the
+//     gate passes, the outcome is verified and GRUB's one-shot entry is gone;
+//     a plain reboot then comes up on the new kernel through the firmware
+//     and GRUB.
 //
 // The guest takes a FleetLock slot for each switch: a failed trial keeps it
 // held (the fleet's rollout stops) and status says how to release it; the
@@ -49,7 +53,7 @@ import (
 func TestGRUBGuestTrialBoot(t *testing.T) {
 	t.Parallel()
 	fleet := startFleet(t)
-	vm := productGuestWith(t, Options{Name: "grub-trial", Clock: clockInWindow, Guest: TrixieGRUB, HostNet: true}, closedConfig)
+	vm := productGuestWith(t, Options{Name: "grub-trial", Clock: clockInWindow, Guest: TrixieGRUB, HostNet: true, Watchdog: true}, closedConfig)
 	fleet.join(t, vm)
 	oldK, _ := vm.Kernels()
 	assertGRUBBootFacts(t, vm, oldK)
@@ -71,6 +75,10 @@ func TestGRUBGuestTrialBoot(t *testing.T) {
 	})
 	t.Run("panic_firmware_fallback", func(t *testing.T) {
 		panicFirmwareFallback(t, vm, oldK, newK)
+		fleet.assertKeptHeld(t, vm, newK)
+	})
+	t.Run("hang_watchdog_reset", func(t *testing.T) {
+		hangWatchdogReset(t, vm, oldK, newK)
 		fleet.assertKeptHeld(t, vm, newK)
 	})
 	t.Run("healthy_switch_then_reboot", func(t *testing.T) {
@@ -362,4 +370,35 @@ func healthySwitchThenReboot(t *testing.T, vm *VM, oldK, newK KernelInfo) {
 		t.Errorf("history after the reboot: %+v; want the switch still the last attempt, verified", a)
 	}
 	t.Logf("history:\n%s", vm.Run(t, "kexec-upgrade history"))
+}
+
+// hangWatchdogReset is step 4 of TestGRUBGuestTrialBoot.
+func hangWatchdogReset(t *testing.T, vm *VM, oldK, newK KernelInfo) {
+	if w := statusWatchdog(t, vm); !w.StoppedAtKexec || w.StopOnReboot != "-1" || !strings.Contains(w.Fix, "stop_on_reboot=0") {
+		t.Errorf("status --json trial as booted: %+v; want the watchdog stopped at the kexec, and the fix", w)
+	}
+	vm.CopyIn(t, hangingInitrd(t), "/boot/initrd.img-"+newK.Release)
+	writeConfig(t, vm, "60-watchdog.toml", fmt.Sprintf("[watchdog]\nrequire = true\ntimeout = %q\n", wdTimeout.String()))
+	waitRunEnded(t, vm)
+	mark := vm.SerialMark()
+	out, errOut, _, _ := vm.Try("kexec-upgrade run --now")
+	for _, line := range vm.SerialSince(mark) {
+		if kexecStarting.MatchString(line) {
+			t.Fatalf("[watchdog] require = true with the watchdog stopped at the kexec: switched anyway: %q", line)
+		}
+	}
+	if all := out + errOut; !strings.Contains(all, "require = true") || !strings.Contains(all, "watchdog.stop_on_reboot=0") {
+		t.Errorf("run --now under [watchdog] require = true does not name the refusal and its fix:\n%s%s", out, errOut)
+	}
+	vm.Run(t, "echo 'options watchdog stop_on_reboot=0' >/etc/modprobe.d/ku-watchdog.conf && modprobe -r i6300esb watchdog && modprobe i6300esb")
+	if w := statusWatchdog(t, vm); w.StoppedAtKexec || w.StopOnReboot != "0" || w.Risk != "" {
+		t.Errorf("status --json trial with stop_on_reboot 0: %+v; want no risk", w)
+	}
+	reset, facts := hangOnce(t, vm, oldK, newK)
+	t.Logf("timeline: %s", facts)
+	if !reset {
+		t.Errorf("the watchdog did not reset the hanging kernel with stop_on_reboot=0")
+	}
+	// The healthy trial next runs with the watchdog still required and armed.
+	waitRunEnded(t, vm)
 }

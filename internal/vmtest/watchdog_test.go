@@ -12,16 +12,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kexec-upgrade/kexec-upgrade/internal/config"
 )
 
-// wdTimeout is the trial's [watchdog] timeout (KExecWatchdogSec): the
-// shortest the configuration allows, so a hang is reset soon.
-const wdTimeout = 30 * time.Second
+// wdTimeout is the trial's [watchdog] timeout (KExecWatchdogSec), the
+// package's default. It must cover the kexec up to the new boot's systemd
+// taking the watchdog over (systemd.watchdog_sec=): under TCG, purgatory's
+// digest of the loaded segments and the kernel's start alone took more than
+// 30 s (the shortest the configuration allows) in a CI rehearsal, and the
+// i6300ESB reset the machine before the new kernel printed a line; a healthy
+// boot was reset the same way.
+const wdTimeout = config.DefaultWatchdogTimeout
 
 // hangWait bounds the wait for a watchdog reset after the hanging kernel
-// says it hangs: the i6300ESB resets after its second stage (up to twice
-// the timeout), and TCG's virtual clock may lag behind the host's.
-const hangWait = 4 * time.Minute
+// says it hangs: the i6300ESB's two stages together last the timeout,
+// counted from systemd-shutdown's last ping, and TCG's virtual clock may lag
+// behind the host's.
+const hangWait = 2*wdTimeout + 2*time.Minute
 
 var (
 	// hangLine is what the hanging initramfs's /init prints.
