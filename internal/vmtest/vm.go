@@ -173,7 +173,7 @@ func (vm *VM) launch(t *testing.T, overlay string, opt Options) {
 		vm.sshPort, vm.httpPort = ports[0], ports[1]
 		args := []string{
 			"-name", "ku-" + vm.name,
-			"-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", strconv.Itoa(opt.Memory),
+			"-accel", "tcg", "-cpu", vm.img.guest.cpu(), "-smp", "1", "-m", strconv.Itoa(opt.Memory),
 			// Guest time follows executed instructions, not the host clock: on a
 			// loaded host a starved vCPU thread otherwise shows the guest kernel
 			// huge time jumps, and a kernel that was just kexec-ed hung twice in
