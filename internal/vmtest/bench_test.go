@@ -36,6 +36,27 @@ type benchResults struct {
 	phases map[string]string
 	// idle describes an idle run's cost inside a guest.
 	idle []string
+	// started are the subtests that started a guest (not filtered out by
+	// BENCH_RUN, not skipped by BENCH_STOP).
+	started map[string]bool
+}
+
+// start records that subtest name starts its guest.
+func (r *benchResults) start(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.started[name] = true
+}
+
+// missing says why a figure of the subtests names is absent; the caller
+// holds r.mu.
+func (r *benchResults) missing(names ...string) string {
+	for _, n := range names {
+		if r.started[n] {
+			return "not measured (its guest failed; see the test log)"
+		}
+	}
+	return "not run (BENCH_RUN or BENCH_STOP left its guest out)"
 }
 
 func (r *benchResults) add(method string, run benchRun) {
@@ -86,7 +107,7 @@ func TestOutageBench(t *testing.T) {
 	if os.Getenv("KU_BENCH") != "1" {
 		t.Skip("set KU_BENCH=1 (make bench) to run the outage benchmark")
 	}
-	res := &benchResults{runs: map[string][]benchRun{}, phases: map[string]string{}}
+	res := &benchResults{runs: map[string][]benchRun{}, phases: map[string]string{}, started: map[string]bool{}}
 	started := time.Now()
 	t.Cleanup(func() {
 		table := benchTable(res, time.Since(started))
@@ -97,15 +118,29 @@ func TestOutageBench(t *testing.T) {
 			}
 		}
 	})
-	t.Run("ku_install", func(t *testing.T) { t.Parallel(); benchDeadline(t); benchInstallInWindow(t, res) })
-	t.Run("by_hand", func(t *testing.T) { t.Parallel(); benchDeadline(t); benchByHandTwice(t, res) })
-	t.Run("ku_slot", func(t *testing.T) { t.Parallel(); benchDeadline(t); benchSlotOpening(t, res, "bench-ku-slot") })
-	t.Run("flush", func(t *testing.T) { t.Parallel(); benchDeadline(t); benchFlush(t, res) })
-	t.Run("reboot", func(t *testing.T) { t.Parallel(); benchDeadline(t); benchRebootTwice(t, res) })
-	for _, g := range firmwareBenchGuests {
-		t.Run("firmware_"+strings.NewReplacer(" + ", "_", " ", "_").Replace(strings.ToLower(g.label)), func(t *testing.T) {
+	guests := []struct {
+		name string
+		run  func(t *testing.T, res *benchResults)
+	}{
+		{"ku_install", benchInstallInWindow},
+		{"by_hand", benchByHandTwice},
+		{"ku_slot", func(t *testing.T, res *benchResults) { benchSlotOpening(t, res, "bench-ku-slot") }},
+		{"flush", benchFlush},
+		{"reboot", benchRebootTwice},
+	}
+	for _, g := range guests {
+		t.Run(g.name, func(t *testing.T) {
 			t.Parallel()
 			benchDeadline(t)
+			res.start(g.name)
+			g.run(t, res)
+		})
+	}
+	for _, g := range firmwareBenchGuests {
+		t.Run(firmwareSubtest(g.label), func(t *testing.T) {
+			t.Parallel()
+			benchDeadline(t)
+			res.start(firmwareSubtest(g.label))
 			benchFirmwareGuest(t, res, g.label, g.guest)
 		})
 	}
@@ -152,18 +187,17 @@ func benchTable(res *benchResults, took time.Duration) string {
 	row := func(what, figure string) { fmt.Fprintf(&b, "| %s | %s |\n", what, figure) }
 	fmt.Fprintf(&b, "\nkexec-upgrade bench, %s, %s (bench took %v)\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), benchMachine(), took.Round(time.Second))
 	fmt.Fprintf(&b, "| what | figure |\n|---|---|\n")
-	missing := "not measured (its guest failed; see the test log)"
 	if len(res.slotDelays) > 0 {
 		row("slot open → switch start (kexec.target queued; guest clock, median)",
 			fmt.Sprintf("%v (runs: %s)", median(res.slotDelays).Round(100*time.Millisecond), listDurations(res.slotDelays, 100*time.Millisecond)))
 	} else {
-		row("slot open → switch start", missing)
+		row("slot open → switch start", res.missing("ku_slot"))
 	}
 	if len(res.installDelays) > 0 {
 		row("install finished (dpkg released its lock) → switch start",
 			fmt.Sprintf("%v (runs: %s)", median(res.installDelays).Round(100*time.Millisecond), listDurations(res.installDelays, 100*time.Millisecond)))
 	} else {
-		row("install finished → switch start", missing)
+		row("install finished → switch start", res.missing("ku_install"))
 	}
 	for _, sp := range res.splits {
 		row("where the delay went (guest clock)", sp)
@@ -173,7 +207,7 @@ func benchTable(res *benchResults, took time.Duration) string {
 		runs := res.runs[m]
 		o, ok := best(runs)
 		if !ok {
-			row("outage seen by the HTTP probe: "+m, missing)
+			row("outage seen by the HTTP probe: "+m, res.missing(methodGuests[m]...))
 			continue
 		}
 		var all []time.Duration
@@ -188,7 +222,7 @@ func benchTable(res *benchResults, took time.Duration) string {
 			o.gap.Round(100*time.Millisecond), len(runs), listDurations(all, 100*time.Millisecond), ratio, o.note))
 	}
 	for _, g := range firmwareBenchGuests {
-		firmwareRows(res, g.label, row, missing)
+		firmwareRows(res, g.label, row)
 	}
 	names := make([]string, 0, len(res.phases))
 	for n := range res.phases {
@@ -199,7 +233,7 @@ func benchTable(res *benchResults, took time.Duration) string {
 		row("phases of the kexec-upgrade switch ("+n+", history --json)", res.phases[n])
 	}
 	if len(names) == 0 {
-		row("phases of the kexec-upgrade switch", missing)
+		row("phases of the kexec-upgrade switch", res.missing("ku_install", "ku_slot"))
 	}
 	for _, line := range res.idle {
 		what, figure, _ := strings.Cut(line, "\t")
@@ -216,16 +250,30 @@ func benchTable(res *benchResults, took time.Duration) string {
 	return b.String()
 }
 
+// methodGuests are the subtests whose guests measure each method.
+var methodGuests = map[string][]string{
+	methodKU:          {"ku_install", "ku_slot"},
+	methodByHand:      {"by_hand"},
+	methodReboot:      {"reboot"},
+	methodDirtyNoSync: {"flush"},
+	methodDirtySync:   {"flush"},
+}
+
+// firmwareSubtest names a firmware guest's subtest: "BIOS + GRUB" → firmware_bios_grub.
+func firmwareSubtest(label string) string {
+	return "firmware_" + strings.NewReplacer(" + ", "_", " ", "_").Replace(strings.ToLower(label))
+}
+
 // firmwareRows renders one firmware guest's outages, best of two each,
 // with each method's ratio to kexec-upgrade's.
-func firmwareRows(res *benchResults, label string, row func(what, figure string), missing string) {
+func firmwareRows(res *benchResults, label string, row func(what, figure string)) {
 	ku, haveKU := best(res.runs[firmwareMethod(label, methodKU)])
 	for _, m := range []string{methodKU, methodByHand, methodReboot} {
 		runs := res.runs[firmwareMethod(label, m)]
 		what := "outage seen by the HTTP probe, " + label + " guest (trixie): " + m
 		o, ok := best(runs)
 		if !ok {
-			row(what, missing)
+			row(what, res.missing(firmwareSubtest(label)))
 			continue
 		}
 		all := make([]time.Duration, len(runs))
