@@ -34,19 +34,20 @@ func TestProbeGap(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const outage = 400 * time.Millisecond
+	// Up for 5 intervals, down for 10, up for 5: about 10 answers.
+	outage := 10 * probeInterval
 	p := vm.StartProbe()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(5 * probeInterval)
 	down.Store(true)
 	time.Sleep(outage)
 	down.Store(false)
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(5 * probeInterval)
 	gap, answered := p.Stop()
 
 	if gap < outage || gap > outage+probeTimeout {
 		t.Errorf("Stop() longest gap = %v after a %v outage; want between %v and %v", gap, outage, outage, outage+probeTimeout)
 	}
 	if answered < 5 {
-		t.Errorf("Stop() answered = %d in 800 ms at a %v interval; want at least 5", answered, probeInterval)
+		t.Errorf("Stop() answered = %d in %v up at a %v interval; want at least 5", answered, 10*probeInterval, probeInterval)
 	}
 }
