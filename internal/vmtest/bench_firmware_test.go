@@ -66,15 +66,9 @@ func benchFirmwareKU(t *testing.T, vm *VM, newK KernelInfo) benchRun {
 	mark := vm.SerialMark()
 	probe := vm.StartProbe()
 	vm.Try(fmt.Sprintf("systemd-run --unit=ku-bench-%d kexec-upgrade run --now", mark))
-	vm.WaitSerialSince(t, mark, kexecStarting, benchSwitchTimeout)
-	rel, _ := vm.WaitBootedSince(t, mark, benchBootTimeout)
-	gap, answered := probe.Stop()
-	if rel != newK.Release {
-		t.Fatalf("after kexec-upgrade run --now: booted %s; want %s", rel, newK.Release)
-	}
-	verifyNow(t, vm)
-	t.Logf("kexec-upgrade %s → %s: gap %v, %d answered", from, rel, gap.Round(10*time.Millisecond), answered)
-	return benchRun{gap: gap, answered: answered, note: "run --now, " + from + " → " + rel + ", trial with GRUB's one-shot entry"}
+	gap, answered := awaitProbedSwitch(t, vm, mark, probe, newK)
+	t.Logf("kexec-upgrade %s → %s: gap %v, %d answered", from, newK.Release, gap.Round(10*time.Millisecond), answered)
+	return benchRun{gap: gap, answered: answered, note: "run --now, " + from + " → " + newK.Release + ", trial with GRUB's one-shot entry"}
 }
 
 // benchFirmwareReboot reboots through the firmware and GRUB into to: GRUB's

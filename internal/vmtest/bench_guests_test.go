@@ -52,6 +52,22 @@ func benchDeadline(t *testing.T) {
 	}
 }
 
+// awaitProbedSwitch waits, from mark, for the switch that was just set
+// off and the boot of want, stops probe once the guest is back, and waits
+// for the switch to be verified; it returns the probe's longest gap and
+// the number of answers.
+func awaitProbedSwitch(t *testing.T, vm *VM, mark int, probe *Probe, want KernelInfo) (time.Duration, int) {
+	t.Helper()
+	vm.WaitSerialSince(t, mark, kexecStarting, benchSwitchTimeout)
+	rel, _ := vm.WaitBootedSince(t, mark, benchBootTimeout)
+	gap, answered := probe.Stop()
+	if rel != want.Release {
+		t.Fatalf("after the switch: booted %s; want %s", rel, want.Release)
+	}
+	verifyNow(t, vm)
+	return gap, answered
+}
+
 // verifyNow waits for the boot to finish (systemctl is-system-running
 // --wait) and starts the run that verifies the switch, instead of waiting
 // for the timer's first run after boot; the newest attempt must be verified.
@@ -232,13 +248,7 @@ func benchSlotOpening(t *testing.T, res *benchResults, name string) {
 	probe := vm.StartProbe()
 	writeConfig(t, vm, "50-scenario.toml", windowOpeningAt(opening))
 	t.Logf("window opens at %s by the guest's clock", opening.Format("15:04:05"))
-	vm.WaitSerialSince(t, mark, kexecStarting, benchSwitchTimeout)
-	rel, _ := vm.WaitBootedSince(t, mark, benchBootTimeout)
-	gap, answered := probe.Stop()
-	if rel != newK.Release {
-		t.Fatalf("booted %s; want %s", rel, newK.Release)
-	}
-	verifyNow(t, vm)
+	gap, answered := awaitProbedSwitch(t, vm, mark, probe, newK)
 	sw := lastSwitch(t, vm)
 	delay := sw.queued.Sub(opening)
 	phases := lastAttemptPhases(t, vm)
@@ -277,13 +287,7 @@ func benchInstallInWindow(t *testing.T, res *benchResults) {
 	// again 20 s later, and stops services after that): while it polls, the
 	// guest forks a server process for every request, which slowed dpkg.
 	probe := vm.StartProbe()
-	vm.WaitSerialSince(t, mark, kexecStarting, benchSwitchTimeout)
-	rel, _ := vm.WaitBootedSince(t, mark, benchBootTimeout)
-	gap, answered := probe.Stop()
-	if rel != newK.Release {
-		t.Fatalf("booted %s; want %s", rel, newK.Release)
-	}
-	verifyNow(t, vm)
+	gap, answered := awaitProbedSwitch(t, vm, mark, probe, newK)
 	sw := lastSwitch(t, vm)
 	delay := sw.queued.Sub(released)
 	phases := lastAttemptPhases(t, vm)
