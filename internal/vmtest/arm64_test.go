@@ -19,21 +19,10 @@ import (
 // fires a minute after boot, and emulated arm64 runs several times slower than x86.
 const arm64VerifyTimeout = 12 * time.Minute
 
-// arm64BootTimeout bounds each boot of the arm64 guest. Its first run, with four guests on
-// the machine's two cores, timed out at BootTimeout (5 min) in early userspace: the
-// kernel reached systemd after 104 s, and systemd-tmpfiles was still running at 250 s.
+// arm64BootTimeout bounds each boot of the arm64 guest. With -cpu max less LPA2 and
+// QARMA (Guest.cpu) it boots in about 1.5 min alone; the first runs, under QARMA pointer
+// authentication with four guests on the machine's two cores, took up to 7 min 15 s.
 const arm64BootTimeout = 20 * time.Minute
-
-// arm64Row reports whether the arm64 row runs: only with KU_VM_ARM64=1 for now, because it
-// has not passed yet. Its first run's boot timed out at BootTimeout (still in early
-// userspace after 5 minutes, four guests on two cores). Its second booted in 7m15s, got
-// the package installed and the truncated image refused, but the switch's kexec_load
-// oopsed the guest kernel in trans_pgd_create_copy (machine_kexec_post_load, a paging
-// request at ffffffffc0000000) while it built the relocation page tables: not yet
-// understood (this kernel under TCG -cpu max, or the segments). Its
-// image takes about 22 minutes to build from an empty cache (mmdebstrap under
-// qemu-user-static). Once it passes reliably it joins `make vm-test`.
-func arm64Row() bool { return os.Getenv("KU_VM_ARM64") == "1" }
 
 // builtARM64Deb returns the package `make deb ARCH=arm64` built (the newest in dist/),
 // or $KU_DEB_ARM64.
@@ -57,9 +46,6 @@ func builtARM64Deb(t *testing.T) string {
 // arm64 kernels lack CONFIG_KEXEC_FILE), the timer's run after boot verifies the switch by
 // the attempt's marker in /proc/cmdline, and history shows it.
 func TestARM64SwitchAndRefusal(t *testing.T) {
-	if !arm64Row() {
-		t.Skip("the arm64 row runs with KU_VM_ARM64=1 (see arm64Row)")
-	}
 	t.Parallel()
 	scenario := time.Now()
 	vm := Start(t, Options{Name: "arm64", Guest: TrixieARM64, Clock: clockInWindow, BootTimeout: arm64BootTimeout})
