@@ -38,9 +38,9 @@ func (g Guest) machineArgs() []string {
 // cpu is QEMU's CPU model. On arm64, -cpu max less two features no cloud arm64 CPU has
 // (Graviton 2-4, Ampere Altra, Cobalt 100: Neoverse N1, N2, V1, V2): FEAT_LPA2, with which
 // Debian's trixie kernel (52-bit VA, CONFIG_ARM64_LPA2) runs five-level page tables and
-// oopses in trans_pgd_create_copy while taking any kexec_load (kexec-tools' own too); and QARMA pointer
-// authentication, which TCG emulates slowly (QEMU's implementation-defined algorithm
-// instead).
+// oopses in trans_pgd_create_copy while taking any kexec_load (kexec-tools' own too); and
+// QARMA pointer authentication, which TCG emulates slowly (QEMU's implementation-defined
+// algorithm instead).
 func (g Guest) cpu() string {
 	if g.arch() == "arm64" {
 		return "max,lpa2=off,pauth-impdef=on"
