@@ -138,7 +138,8 @@ type Attempt struct {
 
 // Phases break a switch's outage down: services stopping (kexec.target
 // queued → the new kernel starting), the kernel (→ systemd starting), and
-// userspace (→ the boot finished). A phase that cannot be known is nil.
+// userspace (→ the boot finished, or a trial's health gate passing). A phase
+// that cannot be known is nil.
 type Phases struct {
 	StoppingSeconds  *float64 `json:"stopping_seconds"`
 	KernelSeconds    *float64 `json:"kernel_seconds"`

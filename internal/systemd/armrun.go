@@ -37,7 +37,10 @@ func (b *Bus) ArmRun(ctx context.Context, name string, at time.Time) error {
 	timer := []prop{
 		{"Description", dbus.MakeVariant("kexec-upgrade: look again when the decision may change")},
 		{"TimersCalendar", dbus.MakeVariant([]calendar{{"OnCalendar", at.UTC().Format("2006-01-02 15:04:05") + " UTC"}})},
-		{"AccuracyUSec", dbus.MakeVariant(uint64(time.Second / time.Microsecond))},
+		// systemd places a timer's expiry anywhere in [at, at+accuracy], at a
+		// host-specific offset; the default (1 min) or even 1 s would delay
+		// the start of a slot. 1 µs is systemd's smallest.
+		{"AccuracyUSec", dbus.MakeVariant(uint64(1))},
 		{"RemainAfterElapse", dbus.MakeVariant(false)},
 	}
 	service := []prop{

@@ -52,6 +52,21 @@ func OutagePhases(queued time.Time, bt systemd.BootTimes) state.Phases {
 	return p
 }
 
+// WithGateReady is a trial boot's phases with its userspace phase ended by
+// the health gate passing (healthy) instead of systemd's boot-finished
+// timestamp: a trial's new kernel is ready when the gate says so, and the
+// phases were taken at the first look, often before the boot finished. It
+// is pure; the phases are unchanged when either time is unknown or the
+// gate passed before userspace started.
+func WithGateReady(p state.Phases, userspace, healthy time.Time) state.Phases {
+	if userspace.IsZero() || healthy.IsZero() || healthy.Before(userspace) {
+		return p
+	}
+	s := healthy.Sub(userspace).Seconds()
+	p.UserspaceSeconds = &s
+	return p
+}
+
 // addSlowestUnits fills the slowest units; a journal that is not kept is
 // said, not an error.
 func addSlowestUnits(ctx context.Context, env Env, p *state.Phases) {

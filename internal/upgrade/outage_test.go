@@ -3,6 +3,7 @@ package upgrade_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,33 @@ func TestRunVerifiedPhases(t *testing.T) {
 			}
 			if ev.Fields["PHASES"] != tc.want || !strings.Contains(ev.Message, "mariadb") == (tc.stopsErr == nil) {
 				t.Errorf("verified event = %q, PHASES %q; want the breakdown", ev.Message, ev.Fields["PHASES"])
+			}
+		})
+	}
+}
+
+func TestWithGateReady(t *testing.T) {
+	up := time.Date(2030, 1, 5, 2, 6, 0, 0, time.UTC)
+	f := func(v float64) *float64 { return &v }
+	first := state.Phases{StoppingSeconds: f(9), KernelSeconds: f(12)}
+	tests := []struct {
+		name            string
+		in              state.Phases
+		userspace, gate time.Time
+		want            state.Phases
+	}{
+		{name: "gate_passed", in: first, userspace: up, gate: up.Add(95 * time.Second), want: state.Phases{StoppingSeconds: f(9), KernelSeconds: f(12), UserspaceSeconds: f(95)}},
+		// The gate, not the boot-finished timestamp, ends a trial's userspace.
+		{name: "boot_finished_earlier", in: state.Phases{UserspaceSeconds: f(40)}, userspace: up, gate: up.Add(2 * time.Minute), want: state.Phases{UserspaceSeconds: f(120)}},
+		{name: "userspace_unknown", in: first, gate: up, want: first},
+		{name: "gate_unknown", in: first, userspace: up, want: first},
+		{name: "gate_before_userspace", in: first, userspace: up, gate: up.Add(-time.Second), want: first},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := upgrade.WithGateReady(tc.in, tc.userspace, tc.gate)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("WithGateReady = %s; want %s", upgrade.DescribePhases(&got), upgrade.DescribePhases(&tc.want))
 			}
 		})
 	}

@@ -166,6 +166,11 @@ func TestTrialHealthy(t *testing.T) {
 	if st.Staged != nil || a.Outcome != state.OutcomeVerified || a.Trial == nil || a.Trial.HealthyAt.IsZero() || a.DurationSeconds == nil {
 		t.Errorf("state = staged %+v, last %+v; want verified with the trial's timeline and the outage", st.Staged, a)
 	}
+	// Userspace up 30 s after fixedNow, the gate passed at 2 min: a trial's
+	// userspace phase ends at its gate.
+	if a.Phases == nil || a.Phases.UserspaceSeconds == nil || *a.Phases.UserspaceSeconds != 90 {
+		t.Errorf("phases %s; want userspace 90s (userspace up → the gate passed)", upgrade.DescribePhases(a.Phases))
+	}
 }
 
 func TestTrialRollback(t *testing.T) {

@@ -174,6 +174,10 @@ func trialHealthy(ctx context.Context, env Env, st *state.State) (*state.Attempt
 	if t.Switch != nil {
 		a = *t.Switch
 	}
+	if a.Phases != nil {
+		p := WithGateReady(*a.Phases, t.UpAt, t.HealthyAt)
+		a.Phases = &p
+	}
 	t.Switch = nil
 	a.Trial = &t
 	send(env, trialEvent(a, "healthy", fmt.Sprintf("trial boot of %s: healthy after %s; GRUB's one-shot entry cleared", a.To.Release, t.HealthyAt.Sub(t.UpAt).Round(time.Second))))
