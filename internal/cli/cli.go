@@ -165,6 +165,7 @@ func (a *app) setup(root string, adjust func(*app)) {
 		LockHolder: func() (string, error) { return host.LockHolder(root) },
 		Hooks:      hooks.Host{Root: root, Owner: 0},
 		UnitTimes:  upgrade.SystemdUnitTimes{},
+		WaitUntil:  sleepUntil,
 	}
 	a.readEvents = func(ctx context.Context) ([]systemd.Event, error) { return systemd.ReadEvents(ctx) }
 	if root != "/" {
@@ -177,6 +178,19 @@ func (a *app) setup(root string, adjust func(*app)) {
 	}
 	if adjust != nil {
 		adjust(a)
+	}
+}
+
+// sleepUntil sleeps until the wall clock reads until; false when ctx ended
+// first.
+func sleepUntil(ctx context.Context, until time.Time) bool {
+	t := time.NewTimer(time.Until(until))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -76,6 +76,9 @@ type Env struct {
 	Hooks HookRunner
 	// UnitTimes finds a switch's slowest units; nil: not looked for.
 	UnitTimes UnitTimer
+	// WaitUntil sleeps until the clock reads until, and reports false when
+	// ctx ended the wait first; nil: a run never waits for a window.
+	WaitUntil func(ctx context.Context, until time.Time) bool
 }
 
 // Report is everything a run or status knows after planning.

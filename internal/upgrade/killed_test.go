@@ -188,7 +188,7 @@ func TestRunSIGKILLAfterLoad(t *testing.T) {
 	}
 	checkCalls(t, "Run() after the kill", calls, []string{"loaded?", "unload", "state attempt interrupted killed", "journal unstaged kind=killed",
 		"dpkg-lock", "bus connect", "bus system-state", "bus inhibitors", "bus close", "journal postponed check=window",
-		"bus connect", "bus arm 2026-04-04T02:00:00Z", "bus close", "state postpone window"})
+		"bus connect", "bus arm 2026-04-04T01:59:50Z", "bus close", "state postpone window"}) // EarlyStart before the opening
 	if v := out.Verified; v == nil || v.Outcome != state.OutcomeInterrupted || !strings.Contains(v.Reason, "unloaded the kernel "+newRelease) {
 		t.Errorf("Run().Verified = %+v; want the interrupted attempt naming the unloaded kernel", v)
 	}

@@ -85,6 +85,9 @@ func runLocked(ctx context.Context, env Env, force bool) (Outcome, error) {
 	if err != nil {
 		return out, err
 	}
+	if r, err = assessAtOpening(ctx, env, force, r); err != nil {
+		return out, err
+	}
 	out.Report = r
 	if r.StateErr == nil {
 		st = mergeCache(st, r)
@@ -123,6 +126,19 @@ func runLocked(ctx context.Context, env Env, force bool) (Outcome, error) {
 	out.ActErr = act(ctx, env, &st, r, last)
 	out.Switching = out.ActErr == nil
 	return out, nil
+}
+
+// assessAtOpening waits for a window (or this host's turn) that opens at
+// most plan.EarlyStart after r was made, and assesses the host again then:
+// the run armed EarlyStart early has started and read the host by the
+// opening, and decides at it. Otherwise, or when the wait is cut short (the
+// service is stopped), it returns r.
+func assessAtOpening(ctx context.Context, env Env, force bool, r Report) (Report, error) {
+	until, ok := plan.WaitForOpening(r.Decision, r.Now)
+	if !ok || env.WaitUntil == nil || !env.WaitUntil(ctx, until) {
+		return r, nil
+	}
+	return Assess(ctx, env, force)
 }
 
 func mergeCache(st state.State, r Report) state.State {

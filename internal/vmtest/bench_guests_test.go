@@ -110,6 +110,8 @@ type switchTimes struct {
 	runStart time.Time
 	// decided: the run decided to switch (the attempt's time).
 	decided time.Time
+	// staged: the journal said the kernel was staged (zero when it did not).
+	staged time.Time
 	// queued: kexec.target was queued (the switching event).
 	queued time.Time
 }
@@ -122,7 +124,7 @@ func (s switchTimes) split(from time.Time) string {
 		}
 		return x.Sub(from).Round(100 * time.Millisecond).String()
 	}
-	return fmt.Sprintf("run started +%s, decided +%s, kexec.target queued +%s", d(s.runStart), d(s.decided), d(s.queued))
+	return fmt.Sprintf("run started +%s, decided +%s, staged +%s, kexec.target queued +%s", d(s.runStart), d(s.decided), d(s.staged), d(s.queued))
 }
 
 // lastSwitch reads the newest switching event of the guest's journal and
@@ -142,6 +144,7 @@ func lastSwitch(t *testing.T, vm *VM) switchTimes {
 	if at, err := time.Parse(time.RFC3339Nano, e["KEXEC_UPGRADE_AT"]); err == nil {
 		st.decided = at.UTC()
 	}
+	st.staged = stagedAt(t, vm, e["KEXEC_UPGRADE_ATTEMPT"])
 	out := vm.Run(t, "journalctl -o json --no-pager MESSAGE_ID="+unitStartingID+" UNIT=kexec-upgrade.service _BOOT_ID="+e["_BOOT_ID"])
 	for _, line := range strings.Split(out, "\n") {
 		var ev struct {
@@ -157,6 +160,21 @@ func lastSwitch(t *testing.T, vm *VM) switchTimes {
 		}
 	}
 	return st
+}
+
+// stagedAt is when the journal said the attempt's kernel was staged, zero
+// when it did not.
+func stagedAt(t *testing.T, vm *VM, attempt string) time.Time {
+	t.Helper()
+	for _, e := range events(t, vm, systemd.EventStaged) {
+		if e["KEXEC_UPGRADE_ATTEMPT"] != attempt {
+			continue
+		}
+		if us, err := strconv.ParseInt(e["__REALTIME_TIMESTAMP"], 10, 64); err == nil {
+			return time.UnixMicro(us).UTC()
+		}
+	}
+	return time.Time{}
 }
 
 // benchAttempt is what the bench reads of history --json's newest attempt.
