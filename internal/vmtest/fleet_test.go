@@ -120,7 +120,7 @@ func TestFleetLockAndMetrics(t *testing.T) {
 	}
 	srv.Hold("default", "other-host")
 	config := scenarioConfig + fmt.Sprintf("\n[fleet_lock]\nurl = \"http://10.0.2.2:%s/\"\n", u.Port())
-	vm := productGuestWith(t, Options{Name: "fleet-lock", Clock: clockInWindow, HostNet: true}, config)
+	vm := productGuestWith(t, Options{Name: "fleet-lock", Clock: clockInWindow, HostNet: true, Long: true}, config)
 	// The id the guest must present: derived from its own machine-id.
 	guestID, err := fleetlock.MachineID([]byte(vm.Run(t, "cat /etc/machine-id")))
 	if err != nil {

@@ -18,7 +18,7 @@ const defaultMaxVMs = 2
 // acquireSlot blocks until one of KU_VM_MAX slots is free and returns its release
 // function. Slots are file locks under the cache directory, so the limit holds across
 // parallel tests and across test processes, and a crashed process frees its slot.
-// A first waiter (a scenario that runs for 20 minutes or more) takes the next free
+// A first waiter (a scenario that holds its slot 8 minutes or more) takes the next free
 // slot before the others, so that it does not start last and become the suite's
 // tail while the other slot idles.
 func acquireSlot(t *testing.T, first bool) func() {

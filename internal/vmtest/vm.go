@@ -64,6 +64,10 @@ type Options struct {
 	// (/dev/watchdog0, driver i6300esb) that resets the machine when it
 	// expires.
 	Watchdog bool
+	// Long marks a scenario that holds its slot for 8 minutes or more: like
+	// the firmware guests, it takes the next free slot before the others,
+	// so that the short ones fill the suite's tail.
+	Long bool
 }
 
 // VM is a running QEMU guest.
@@ -112,7 +116,7 @@ func Start(t *testing.T, opt Options) *VM {
 		t.Fatalf("create VM log directory: %v", err)
 	}
 	// The firmware guests' scenarios are the suite's longest.
-	release := acquireSlot(t, opt.Guest.Boot != "")
+	release := acquireSlot(t, opt.Guest.Boot != "" || opt.Long)
 	t.Cleanup(release)
 
 	overlay := filepath.Join(t.TempDir(), "disk.qcow2")
