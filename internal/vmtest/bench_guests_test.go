@@ -122,9 +122,12 @@ func (s switchTimes) split(from time.Time) string {
 		if x.IsZero() {
 			return "?"
 		}
-		return x.Sub(from).Round(100 * time.Millisecond).String()
+		if x.Before(from) {
+			return "−" + from.Sub(x).Round(100*time.Millisecond).String()
+		}
+		return "+" + x.Sub(from).Round(100*time.Millisecond).String()
 	}
-	return fmt.Sprintf("run started +%s, decided +%s, staged +%s, kexec.target queued +%s", d(s.runStart), d(s.decided), d(s.staged), d(s.queued))
+	return fmt.Sprintf("run started %s, decided %s, staged %s, kexec.target queued %s", d(s.runStart), d(s.decided), d(s.staged), d(s.queued))
 }
 
 // lastSwitch reads the newest switching event of the guest's journal and

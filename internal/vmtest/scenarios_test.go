@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kexec-upgrade/kexec-upgrade/internal/plan"
 	"github.com/kexec-upgrade/kexec-upgrade/internal/systemd"
 )
 
@@ -366,7 +367,11 @@ func waitOutcome(t *testing.T, vm *VM) attemptView {
 
 // TestSwitchInWindow switches a bookworm guest from its 6.1 kernel to the
 // newest 6.12+deb12 build Debian offers bookworm (bookworm-backports or
-// bookworm-security), verified, and reports the HTTP gap. The 6.1 → 6.1
+// bookworm-security), verified, and reports the HTTP gap. The kernel is
+// installed with the window closed; then a window opening a minute or two
+// ahead is configured, and the package's own timers switch at its opening:
+// the run armed for it starts plan.EarlyStart before, and nothing is
+// decided or queued before the opening. The 6.1 → 6.1
 // switch of the matrix's first row is TestPostponesThenSwitches/bookworm's
 // (one boot fewer in CI); KU_VM_ALL_ROWS=1 runs it here too.
 func TestSwitchInWindow(t *testing.T) {
@@ -378,14 +383,19 @@ func TestSwitchInWindow(t *testing.T) {
 	for _, g := range guests {
 		t.Run(subtestName(g), func(t *testing.T) {
 			t.Parallel()
-			vm := productGuestWith(t, Options{Name: "window-open", Clock: clockInWindow, Guest: g}, scenarioConfig)
+			vm := productGuestWith(t, Options{Name: "window-open", Clock: clockInWindow, Guest: g}, closedConfig)
 			oldK, _ := vm.Kernels()
 			mark := vm.SerialMark()
 			newK := installNewKernel(t, vm)
 			assertTarget(t, vm, newK)
 			probe := vm.StartProbe()
-			a := switchAndVerify(t, vm, mark, newK)
+			// The next whole minute at least 60 s ahead: the run the
+			// configuration change starts has armed the opening by then.
+			opening := guestNow(t, vm).Add(60 * time.Second).Truncate(time.Minute).Add(time.Minute)
+			writeConfig(t, vm, "50-scenario.toml", windowOpeningAt(opening))
+			a := switchAndVerifyBy(t, vm, mark, newK, "true")
 			gap, answered := probe.Stop()
+			assertSwitchedAtOpening(t, vm, opening)
 			if n := len(events(t, vm, systemd.EventSwitching)); n != 1 {
 				t.Errorf("journal: %d switching events; want exactly 1", n)
 			}
@@ -402,6 +412,24 @@ func TestSwitchInWindow(t *testing.T) {
 			t.Logf("%s: switched %s → %s; HTTP probe: longest gap %v over %d answers", g, oldK.Release, newK.Release, gap.Round(10*time.Millisecond), answered)
 		})
 	}
+}
+
+// assertSwitchedAtOpening checks that the switch was the work of the run
+// armed plan.EarlyStart before opening (its transient unit started), and
+// that nothing was decided or queued before the opening, by the guest's
+// clock.
+func assertSwitchedAtOpening(t *testing.T, vm *VM, opening time.Time) {
+	t.Helper()
+	sw := lastSwitch(t, vm)
+	if sw.decided.Before(opening) || sw.queued.Before(opening) {
+		t.Errorf("switch decided at %s, queued at %s: before the window opened at %s", sw.decided.Format(time.RFC3339Nano), sw.queued.Format(time.RFC3339Nano), opening.Format(time.RFC3339))
+	}
+	armed := fmt.Sprintf("kexec-upgrade-at-%d.service", opening.Add(-plan.EarlyStart).Unix())
+	if out := vm.Run(t, "journalctl -o cat --no-pager -b -1 MESSAGE_ID="+unitStartingID+" UNIT="+armed); !strings.Contains(out, "kexec-upgrade") {
+		t.Errorf("journal of the old boot: %s never started; the armed runs were:\n%s", armed,
+			vm.Run(t, "journalctl -o short-precise --no-pager -b -1 -u 'kexec-upgrade-at-*' -u kexec-upgrade.service | tail -n 30"))
+	}
+	t.Logf("window opened at %s; %s", opening.Format("15:04:05"), sw.split(opening))
 }
 
 // windowClosedPostpones: with the window closed a run neither stages nor
